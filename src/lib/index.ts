@@ -1,0 +1,2 @@
+export * as backend from './backend';
+export { KitError } from './util/errors';

@@ -1,0 +1,85 @@
+/**
+ * Progress of long work. Library code reports through a `ProgressSink`; the caller decides how
+ * it shows: a terminal bar (CLI), an updating notebook display (src/lib/notebook), or nothing.
+ */
+export interface ProgressUpdate {
+  /** What is being done, e.g. "decode train images". */
+  label: string;
+  done: number;
+  /** Undefined when the total is unknown (e.g. a download without Content-Length). */
+  total?: number;
+  /** Unit of done/total: shown after the numbers ("images", "B" for bytes). */
+  unit?: string;
+  /** Extra text after the bar, e.g. "loss 0.41". */
+  info?: string;
+}
+
+export type ProgressSink = (update: ProgressUpdate) => void;
+
+export const silentProgress: ProgressSink = () => undefined;
+
+/** Format a byte count as "12.3 MB". */
+export function formatBytes(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB'];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${i === 0 ? n.toFixed(0) : n.toFixed(1)} ${units[i] ?? 'B'}`;
+}
+
+/** Format seconds as "1:05" or "1:02:03". */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+/** One line of text for an update: "decode  [#####.....] 50% 100/200 images  0:03 left  info". */
+export function formatProgressLine(u: ProgressUpdate, elapsedSeconds: number, width = 24): string {
+  const fmt = (n: number): string => (u.unit === 'B' ? formatBytes(n) : String(n));
+  const unit = u.unit !== undefined && u.unit !== 'B' ? ` ${u.unit}` : '';
+  let line: string;
+  if (u.total !== undefined && u.total > 0) {
+    const frac = Math.min(1, u.done / u.total);
+    const filled = Math.round(frac * width);
+    const eta = u.done > 0 ? (elapsedSeconds * (u.total - u.done)) / u.done : NaN;
+    line = `${u.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ${fmt(u.done)}/${fmt(u.total)}${unit}  ${formatDuration(elapsedSeconds)} elapsed, ${formatDuration(eta)} left`;
+  } else {
+    line = `${u.label} ${fmt(u.done)}${unit}  ${formatDuration(elapsedSeconds)} elapsed`;
+  }
+  return u.info !== undefined && u.info !== '' ? `${line}  ${u.info}` : line;
+}
+
+/**
+ * A progress bar on stderr for the CLI. On a terminal it redraws one line (at most 10 times a
+ * second); in a log file (CI) it prints a line per 10% so logs stay short.
+ */
+export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): ProgressSink {
+  const starts = new Map<string, number>();
+  const lastDecile = new Map<string, number>();
+  let lastDraw = 0;
+  return (u) => {
+    const now = Date.now();
+    if (!starts.has(u.label)) starts.set(u.label, now);
+    const elapsed = (now - (starts.get(u.label) ?? now)) / 1000;
+    const finished = u.total !== undefined && u.done >= u.total;
+    const line = formatProgressLine(u, elapsed);
+    if (stream.isTTY) {
+      if (!finished && now - lastDraw < 100) return;
+      lastDraw = now;
+      const cols = stream.columns ?? 120;
+      stream.write(`\r${line.slice(0, cols - 1).padEnd(cols - 1)}${finished ? '\n' : ''}`);
+    } else {
+      const decile = u.total !== undefined && u.total > 0 ? Math.floor((10 * u.done) / u.total) : -1;
+      if (decile === lastDecile.get(u.label) && !finished) return;
+      if (finished && lastDecile.get(u.label) === 10) return;
+      lastDecile.set(u.label, finished ? 10 : decile);
+      stream.write(`${line}\n`);
+    }
+  };
+}
