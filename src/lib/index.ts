@@ -1,2 +1,14 @@
+/**
+ * convnext-xray-kit: the library behind the notebooks and the `convnext-xray` CLI.
+ * Notebooks import it compiled (`import * as kit from '../dist/src/lib'`); nothing here does
+ * work at import time.
+ */
 export * as backend from './backend';
+export * as data from './data';
+export * as plot from './plot';
+export * as nb from './notebook';
+export { getProfile, PROFILE_NAMES, PROFILES } from './config/profiles';
+export type { Profile, ProfileName } from './config/profiles';
+export { loadSettings } from './config/settings';
 export { KitError } from './util/errors';
+export { Rng } from './util/rng';

@@ -12,7 +12,8 @@ import { KitError, messageOf } from '../util/errors';
 export type Fit = 'squash' | 'center-crop' | 'letterbox';
 export const FITS: readonly Fit[] = ['squash', 'center-crop', 'letterbox'];
 
-const SHARP_FIT: Record<Fit, 'fill' | 'cover' | 'contain'> = {
+/** sharp's name for each fit. */
+export const SHARP_FIT: Readonly<Record<Fit, 'fill' | 'cover' | 'contain'>> = {
   squash: 'fill',
   'center-crop': 'cover',
   letterbox: 'contain',

@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+'use strict';
+// The CLI is compiled from src/cli by `npm run build` (npm start and npm test run it for you).
+const path = require('node:path');
+const fs = require('node:fs');
+const main = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
+if (!fs.existsSync(main)) {
+  process.stderr.write('convnext-xray: the kit is not built yet.\n  Fix: run `npm run build` (or `npm start`, which sets everything up) in the project folder.\n');
+  process.exit(1);
+}
+require(main).main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`convnext-xray: ${err && err.name === 'KitError' ? err.message : (err && err.stack) || err}\n`);
+    process.exit(1);
+  },
+);

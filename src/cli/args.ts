@@ -1,0 +1,63 @@
+import { KitError } from '../lib/util/errors';
+
+/** The options a command accepts: name → kind, with a one-line help each. */
+export type OptionSpec = Record<string, { kind: 'string' | 'number' | 'boolean'; help: string }>;
+
+export interface ParsedArgs {
+  positional: string[];
+  options: Record<string, string | number | boolean>;
+}
+
+/**
+ * Parse `--name value`, `--name=value` and boolean `--flag` against a spec. Anything not in the
+ * spec is an error that lists what the command accepts (no silently ignored typos).
+ */
+export function parseArgs(argv: readonly string[], spec: OptionSpec, command: string): ParsedArgs {
+  const positional: string[] = [];
+  const options: ParsedArgs['options'] = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (!arg.startsWith('--')) {
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq === -1 ? undefined : eq);
+    const def = spec[name];
+    if (def === undefined) {
+      throw new KitError(`unknown option --${name} for "${command}"`, { fix: `valid options: ${describeOptions(spec) || '(none)'}` });
+    }
+    if (def.kind === 'boolean') {
+      if (eq !== -1) throw new KitError(`--${name} takes no value`, { where: arg, fix: `write just --${name}` });
+      options[name] = true;
+      continue;
+    }
+    let value: string | undefined;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else {
+      value = argv[i + 1];
+      i++;
+    }
+    if (value === undefined || value.startsWith('--')) {
+      throw new KitError(`--${name} needs a value`, { where: `${command} ${argv.join(' ')}`, fix: `e.g. --${name} ${def.kind === 'number' ? '64' : '<value>'}` });
+    }
+    if (def.kind === 'number') {
+      const n = Number(value);
+      if (!Number.isFinite(n)) throw new KitError(`--${name} must be a number, got "${value}"`, { fix: `e.g. --${name} 64` });
+      options[name] = n;
+    } else options[name] = value;
+  }
+  return { positional, options };
+}
+
+export function describeOptions(spec: OptionSpec): string {
+  return Object.keys(spec)
+    .map((k) => `--${k}`)
+    .join(', ');
+}
+
+export function helpText(spec: OptionSpec): string {
+  return Object.entries(spec)
+    .map(([k, v]) => `  --${k}${v.kind === 'boolean' ? '' : ` <${v.kind}>`}`.padEnd(28) + v.help)
+    .join('\n');
+}

@@ -1,0 +1,132 @@
+import { formatDeviceReport, selectBackend } from '../lib/backend';
+import { loadSettings } from '../lib/config/settings';
+import { loadXrayData } from '../lib/data/dataset';
+import { downloadPneumoniaMnist, isValidMedmnistSize, MEDMNIST_SIZES, PNEUMONIAMNIST } from '../lib/data/medmnist';
+import { dataStats } from '../lib/data/stats';
+import { KitError } from '../lib/util/errors';
+import { terminalProgress } from '../lib/util/progress';
+import { helpText, OptionSpec, parseArgs } from './args';
+
+interface Command {
+  summary: string;
+  options: OptionSpec;
+  run: (positional: string[], options: Record<string, string | number | boolean>) => Promise<number>;
+}
+
+const print = (text: string): void => {
+  process.stdout.write(`${text}\n`);
+};
+const json = (value: unknown): void => print(JSON.stringify(value, null, 2));
+
+const COMMANDS: Record<string, Command> = {
+  device: {
+    summary: 'which backend and adapter will run the math (the kit\'s nvidia-smi)',
+    options: {
+      json: { kind: 'boolean', help: 'print JSON' },
+      backend: { kind: 'string', help: 'auto | tensorflow | webgpu | cpu (default: KIT_BACKEND or auto)' },
+    },
+    run: async (_, o) => {
+      const report = await selectBackend({ backend: o['backend'] as never });
+      if (o['json'] === true) json(report);
+      else print(formatDeviceReport(report));
+      return 0;
+    },
+  },
+  'data stats': {
+    summary: 'counts per split and class, patients, image sizes, the split\'s leakage check',
+    options: {
+      json: { kind: 'boolean', help: 'print JSON' },
+      profile: { kind: 'string', help: 'smoke | default | paper (default: KIT_PROFILE or default)' },
+      'skip-bad-images': { kind: 'boolean', help: 'leave out unreadable images and list them, instead of stopping' },
+    },
+    run: async (_, o) => {
+      const data = await loadXrayData({
+        profile: o['profile'] as string | undefined,
+        onProgress: terminalProgress(),
+        onBadImage: o['skip-bad-images'] === true ? 'skip' : 'error',
+      });
+      const s = dataStats(data);
+      if (o['json'] === true) {
+        json(s);
+        return 0;
+      }
+      print(`source   ${s.source}`);
+      print(`profile  ${s.profile}: ${s.imageSize} px, ${s.fit}`);
+      for (const [name, row] of Object.entries(s.sourceSplits)) print(`on disk  ${name.padEnd(5)} ${fmtRow(row)}`);
+      for (const [name, row] of Object.entries(s.splits)) print(`model    ${name.padEnd(5)} ${fmtRow(row)}`);
+      print(`split    ${s.split.method}${s.split.valFraction !== undefined ? `, val ${s.split.valFraction}, seed ${s.split.seed}` : ''}; patients in both train and val: ${s.split.patientOverlap}`);
+      if (s.sourceImageSize !== undefined) print(`sizes    width ${fmtSummary(s.sourceImageSize.width)}, height ${fmtSummary(s.sourceImageSize.height)}`);
+      for (const n of s.notes) print(`note     ${n}`);
+      for (const k of s.skipped) print(`skipped  ${k.rel}: ${k.reason}`);
+      return 0;
+    },
+  },
+  'data download': {
+    summary: `download ${PNEUMONIAMNIST.name} from Zenodo into the cache (MD5 checked)`,
+    options: {
+      size: { kind: 'string', help: `${MEDMNIST_SIZES.join(' | ')} | all (default 128)` },
+      json: { kind: 'boolean', help: 'print JSON' },
+    },
+    run: async (_, o) => {
+      const raw = String(o['size'] ?? '128');
+      const sizes = raw === 'all' ? [...MEDMNIST_SIZES] : [Number(raw)];
+      for (const size of sizes) {
+        if (!isValidMedmnistSize(size)) throw new KitError(`no ${PNEUMONIAMNIST.name} file at ${raw} px`, { fix: `use --size ${MEDMNIST_SIZES.join(', ')} or all` });
+      }
+      const { cacheDir } = loadSettings();
+      const results = [];
+      for (const size of sizes) {
+        if (!isValidMedmnistSize(size)) continue;
+        const r = await downloadPneumoniaMnist({ size, cacheDir, onProgress: terminalProgress() });
+        results.push({ size, ...r });
+        if (o['json'] !== true) print(`${size} px: ${r.action} ${r.path} (MD5 ${r.md5})`);
+      }
+      if (o['json'] === true) json(results);
+      if (o['json'] !== true) print(`Use it: unset XRAY_DATA for the 128 px default, or XRAY_DATA=${results[0]?.path ?? '<file>'}`);
+      return 0;
+    },
+  },
+};
+
+function fmtRow(row: Record<string, number | undefined>): string {
+  return Object.entries(row)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+}
+
+function fmtSummary(s: { min: number; median: number; max: number }): string {
+  return `${s.min}–${s.max} (median ${s.median})`;
+}
+
+function usage(): string {
+  const lines = ['usage: convnext-xray <command> [options]', '', 'commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(16)}${c.summary}`);
+  lines.push('', 'Run `convnext-xray <command> --help` for its options. Settings: XRAY_DATA, KIT_PROFILE, KIT_BACKEND, KIT_CACHE_DIR (see README).');
+  return lines.join('\n');
+}
+
+/** Run the CLI; returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === 'help') {
+    print(usage());
+    return argv.length === 0 ? 1 : 0;
+  }
+  // Commands are one or two words ("device", "data stats").
+  const two = `${argv[0]} ${argv[1] ?? ''}`;
+  const name = COMMANDS[two] !== undefined ? two : (argv[0] as string);
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    const group = Object.keys(COMMANDS).filter((k) => k.startsWith(`${argv[0]} `));
+    throw new KitError(`unknown command "${argv.slice(0, group.length > 0 ? 2 : 1).join(' ')}"`, {
+      fix: `use one of: ${(group.length > 0 ? group : Object.keys(COMMANDS)).join(', ')}`,
+    });
+  }
+  const rest = argv.slice(name.split(' ').length);
+  if (rest.includes('--help')) {
+    print(`convnext-xray ${name}: ${command.summary}\n\n${helpText(command.options)}`);
+    return 0;
+  }
+  const { positional, options } = parseArgs(rest, command.options, name);
+  return command.run(positional, options);
+}

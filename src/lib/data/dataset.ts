@@ -1,0 +1,216 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { getProfile, Profile } from '../config/profiles';
+import { loadSettings } from '../config/settings';
+import { KitError } from '../util/errors';
+import { ProgressSink, silentProgress } from '../util/progress';
+import { classWeights, pixelStats, PixelStats } from './batches';
+import { CLASS_NAMES, classCounts, ImageSet, subset } from './classes';
+import { Fit, SHARP_FIT } from './decode';
+import { BadImagePolicy, loadImageFolder } from './imagefolder';
+import { checkPneumoniaMnist, downloadPneumoniaMnist, isValidMedmnistSize, medmnistPath, MedmnistSize, PNEUMONIAMNIST } from './medmnist';
+import { MedmnistSplit, readMedmnist } from './npz';
+import { patientOverlap, patientSplit, stratifiedSubset } from './split';
+
+/**
+ * Where the X-rays come from:
+ * - `folder`: a folder in the Kaggle/Kermany layout (XRAY_DATA=/path/to/chest_xray);
+ * - `medmnist`: a MedMNIST .npz file (XRAY_DATA=/path/to/pneumoniamnist_128.npz), or, when
+ *   XRAY_DATA is unset, PneumoniaMNIST at 128 px downloaded once into the cache.
+ */
+export type DataSource =
+  | { kind: 'folder'; path: string }
+  | { kind: 'medmnist'; path: string; /** the kit's default download, fetched on first use */ download?: MedmnistSize };
+
+/** The default when XRAY_DATA is unset: PneumoniaMNIST at 128 px. */
+export const DEFAULT_MEDMNIST_SIZE: MedmnistSize = 128;
+
+/** The data source from XRAY_DATA / kit.config.json, or the default download. */
+export function resolveDataSource(settings = loadSettings()): DataSource {
+  if (settings.data === undefined) {
+    return { kind: 'medmnist', path: medmnistPath(settings.cacheDir, DEFAULT_MEDMNIST_SIZE), download: DEFAULT_MEDMNIST_SIZE };
+  }
+  if (settings.data.toLowerCase().endsWith('.npz')) return { kind: 'medmnist', path: settings.data };
+  return { kind: 'folder', path: settings.data };
+}
+
+export function describeSource(source: DataSource): string {
+  if (source.kind === 'folder') return `image folder ${source.path}`;
+  return source.download !== undefined ? `${PNEUMONIAMNIST.name} ${source.download} px (default download) ${source.path}` : `MedMNIST file ${source.path}`;
+}
+
+export interface XrayData {
+  source: DataSource;
+  profile: Profile['name'];
+  size: number;
+  fit: Fit;
+  train: ImageSet;
+  val: ImageSet;
+  test: ImageSet;
+  /** How val was made, and the leakage check's result (patients in both train and val). */
+  split: {
+    method: 'patient-aware' | 'official';
+    valFraction?: number;
+    seed?: number;
+    overlap: string[];
+    /** Distinct patients per split (undefined where the source has no patient ids). */
+    patients?: { train: number; val: number; test: number };
+  };
+  /** Normalization statistics of the training split. */
+  stats: PixelStats;
+  /** Loss weights per class from the training split (see batches.classWeights). */
+  classWeights: number[];
+  /** Files left out under onBadImage 'skip'. */
+  skipped: { rel: string; reason: string }[];
+  /** Things worth telling the user about how the data was read. */
+  notes: string[];
+  /** Whether the decoded images came from the preprocessed cache. */
+  cacheHit: boolean;
+  /**
+   * Per split of the source as it is on disk (before the val split and any profile cap): images
+   * and distinct patients per class, in CLASS_NAMES order. Folder: train, test. MedMNIST: train,
+   * val, test (patients unknown there).
+   */
+  sourceCounts: Record<string, { images: number[]; patients?: number[] }>;
+  /** Per image of the source (train then test), the size before resizing; folder sources only. */
+  sourceSizes?: { widths: number[]; heights: number[] };
+}
+
+export interface LoadOptions {
+  /** A profile or its name; default from KIT_PROFILE. */
+  profile?: Profile | string;
+  /** Default from XRAY_DATA. */
+  source?: DataSource;
+  onProgress?: ProgressSink;
+  onBadImage?: BadImagePolicy;
+  /** Default from KIT_CACHE_DIR. */
+  cacheDir?: string;
+  /** Replaces the Zenodo URL for the default download (tests, mirrors). */
+  downloadBaseUrl?: string;
+}
+
+/**
+ * Load the X-rays for a profile: decode (or read from the cache), split train into train and
+ * validation by patient, cap the sizes for small profiles, and compute the normalization.
+ */
+export async function loadXrayData(options: LoadOptions = {}): Promise<XrayData> {
+  const settings = loadSettings();
+  const profile = typeof options.profile === 'object' ? options.profile : getProfile(options.profile ?? settings.profile);
+  const source = options.source ?? resolveDataSource(settings);
+  const onProgress = options.onProgress ?? silentProgress;
+  const cacheDir = options.cacheDir ?? settings.cacheDir;
+  const { imageSize: size, fit } = profile.data;
+  const notes: string[] = [];
+
+  let train: ImageSet;
+  let val: ImageSet;
+  let test: ImageSet;
+  let split: XrayData['split'];
+  let skipped: XrayData['skipped'] = [];
+  let cacheHit = false;
+  let sourceSizes: XrayData['sourceSizes'];
+  const sourceCounts: XrayData['sourceCounts'] = {};
+
+  if (source.kind === 'folder') {
+    const folder = await loadImageFolder(source.path, { size, fit, onBadImage: options.onBadImage, cacheDir, onProgress });
+    notes.push(...folder.scan.notes);
+    if (folder.from16Bit > 0) notes.push(`${folder.from16Bit} images were 16-bit and were windowed to 8-bit`);
+    skipped = folder.skipped;
+    cacheHit = folder.cache.hit;
+    sourceSizes = { widths: folder.sourceWidths, heights: folder.sourceHeights };
+    sourceCounts['train'] = countsOf(folder.train, true);
+    sourceCounts['test'] = countsOf(folder.test, true);
+    const s = patientSplit(folder.train.labels, folder.train.patients, { valFraction: profile.data.valFraction, seed: profile.data.splitSeed });
+    train = subset(folder.train, s.train);
+    val = subset(folder.train, s.val);
+    test = folder.test;
+    split = { method: 'patient-aware', valFraction: profile.data.valFraction, seed: profile.data.splitSeed, overlap: s.overlap };
+  } else {
+    const file = await ensureMedmnist(source, cacheDir, onProgress, options.downloadBaseUrl);
+    const data = readMedmnist(file);
+    if (source.download !== undefined) checkPneumoniaMnist(data, file, source.download);
+    train = await medmnistSet(data.train, 'train', size, fit, onProgress);
+    val = await medmnistSet(data.val, 'val', size, fit, onProgress);
+    test = await medmnistSet(data.test, 'test', size, fit, onProgress);
+    split = { method: 'official', overlap: [] };
+    for (const [name, set] of [['train', train], ['val', val], ['test', test]] as const) sourceCounts[name] = countsOf(set, false);
+    notes.push(
+      `${path.basename(file)}: MedMNIST's official train/val/test split is used. It carries no patient ids, so the kit cannot check that no patient is in both train and val (use the Kaggle-layout folder for a patient-aware split).`,
+    );
+    if (data.train.height !== size) notes.push(`images resized from ${data.train.height} px to the profile's ${size} px`);
+  }
+
+  if (profile.data.limit !== undefined) {
+    const { limit } = profile.data;
+    const cap = (set: ImageSet, max: number, label: string): ImageSet => {
+      if (set.labels.length <= max) return set;
+      notes.push(`profile ${profile.name}: ${label} capped at about ${max} of ${set.labels.length} images (stratified, whole patients)`);
+      return subset(set, stratifiedSubset(set.labels, set.patients, max, profile.data.splitSeed));
+    };
+    train = cap(train, limit.train, 'train');
+    val = cap(val, limit.val, 'val');
+    test = cap(test, limit.test, 'test');
+  }
+  // The leakage check runs on the final sets, after any capping.
+  split.overlap = split.method === 'patient-aware' ? patientOverlap(train.patients, val.patients) : [];
+  if (split.method === 'patient-aware') {
+    split.patients = { train: new Set(train.patients).size, val: new Set(val.patients).size, test: new Set(test.patients).size };
+  }
+  return {
+    source,
+    profile: profile.name,
+    size,
+    fit,
+    train,
+    val,
+    test,
+    split,
+    stats: pixelStats(train),
+    classWeights: classWeights(train.labels),
+    skipped,
+    notes,
+    cacheHit,
+    sourceCounts,
+    sourceSizes,
+  };
+}
+
+function countsOf(set: ImageSet, withPatients: boolean): { images: number[]; patients?: number[] } {
+  const images = classCounts(set.labels);
+  if (!withPatients) return { images };
+  const patients = CLASS_NAMES.map((_, c) => new Set(set.patients.filter((_, i) => set.labels[i] === c)).size);
+  return { images, patients };
+}
+
+async function ensureMedmnist(source: Extract<DataSource, { kind: 'medmnist' }>, cacheDir: string, onProgress: ProgressSink, baseUrl?: string): Promise<string> {
+  if (source.download === undefined) {
+    if (!fs.existsSync(source.path)) {
+      throw new KitError('MedMNIST file does not exist', { where: source.path, fix: 'check XRAY_DATA, or unset it to download PneumoniaMNIST (`npx convnext-xray data download`)' });
+    }
+    return source.path;
+  }
+  if (!isValidMedmnistSize(source.download)) throw new RangeError(`no PneumoniaMNIST file at ${source.download} px`);
+  const r = await downloadPneumoniaMnist({ size: source.download, cacheDir, onProgress, baseUrl });
+  return r.path;
+}
+
+/** A MedMNIST split as an ImageSet at `size` px (resized with sharp when the file's size differs). */
+async function medmnistSet(s: MedmnistSplit, split: string, size: number, fit: Fit, onProgress: ProgressSink): Promise<ImageSet> {
+  const ids = Array.from({ length: s.n }, (_, i) => `${split}/${i}`);
+  // No patient ids in MedMNIST: each image stands for its own patient (marked with '?').
+  const patients = ids.map((id) => `?${id}`);
+  if (s.height === size && s.width === size) return { images: s.images, labels: s.labels, size, ids, patients };
+  const out = new Uint8Array(s.n * size * size);
+  const px = s.height * s.width;
+  for (let i = 0; i < s.n; i++) {
+    const { data } = await sharp(s.images.subarray(i * px, (i + 1) * px), { raw: { width: s.width, height: s.height, channels: 1 } })
+      .grayscale()
+      .resize({ width: size, height: size, fit: SHARP_FIT[fit], background: { r: 0, g: 0, b: 0, alpha: 1 } })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    out.set(data, i * size * size);
+    if (i % 256 === 255 || i === s.n - 1) onProgress({ label: `resize ${split} images to ${size} px`, done: i + 1, total: s.n, unit: 'images' });
+  }
+  return { images: out, labels: s.labels, size, ids, patients };
+}
