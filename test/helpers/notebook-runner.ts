@@ -348,7 +348,8 @@ export function formatRun(run: NotebookRun): string {
     let at = err.indexOf('nbclient.exceptions.');
     if (at < 0) at = [...err.matchAll(/^\S*(Error|Exception)\b.*$/gm)].pop()?.index ?? -1;
     let excerpt = at >= 0 ? err.slice(at) : err.slice(-6000);
-    if (stderrCells.length > 0) excerpt = excerpt.replace(/^----- stderr -----\n[\s\S]*?\n-{18}\n/m, '----- stderr ----- (shown above)\n');
+    if (run.failedCell !== undefined) excerpt = excerpt.replace(/(following cell:\n)-{18}\n[\s\S]*?\n-{18}\n/, `$1[cell ${run.failedCell}, source shown above]\n`);
+    if (stderrCells.length > 0) excerpt = excerpt.replace(/^----- stderr -----\n[\s\S]*?\n-{18}\n/m, '----- stderr ----- [shown above]\n');
     lines.push('', 'nbconvert stderr (from its error on):', indent(excerpt.trimEnd()));
   }
   lines.push('', `executed notebook: ${path.relative(PROJECT_ROOT, run.executedPath)}`);

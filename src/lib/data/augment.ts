@@ -116,14 +116,15 @@ export function augmentBatch(x: tf.Tensor4D, options: AugmentOptions, rng: Rng):
  * `n` augmented draws of one image (pixels in 0–255, size×size), for looking at what the model
  * will see. Runs on the current backend; returns host arrays.
  */
-export function augmentPreview(pixels: Uint8Array, size: number, n: number, options: AugmentOptions, seed: number): Uint8Array[] {
+export async function augmentPreview(pixels: Uint8Array, size: number, n: number, options: AugmentOptions, seed: number): Promise<Uint8Array[]> {
   const rng = new Rng(seed);
   const out = tf.tidy(() => {
     const one = tf.div(tf.tensor4d(Float32Array.from(pixels), [1, size, size, 1]), 255);
     const batch = tf.tile(one, [n, 1, 1, 1]) as tf.Tensor4D;
     return tf.round(tf.mul(augmentBatch(batch, options, rng), 255));
   });
-  const data = out.dataSync();
+  // Always read back asynchronously: the webgpu backend in Node cannot read synchronously.
+  const data = await out.data();
   out.dispose();
   const px = size * size;
   return Array.from({ length: n }, (_, i) => Uint8Array.from(data.subarray(i * px, (i + 1) * px)));

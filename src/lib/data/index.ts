@@ -14,7 +14,7 @@ export type { BatchOrder, PixelStats } from './batches';
 export { DEFAULT_MEDMNIST_SIZE, describeSource, loadXrayData, resolveDataSource } from './dataset';
 export type { DataSource, LoadOptions, XrayData } from './dataset';
 export { dataStats, pixelHistogram, summary } from './stats';
-export type { DataStats, Summary } from './stats';
+export type { DataStats, SplitRow, Summary } from './stats';
 export { downloadPneumoniaMnist, medmnistPath, MEDMNIST_SIZES, PNEUMONIAMNIST } from './medmnist';
 export { readMedmnist, readNpz } from './npz';
 export { downloadFile } from './download';

@@ -80,7 +80,8 @@ export async function downloadPneumoniaMnist(options: DownloadPneumoniaMnistOpti
     label: `download ${PNEUMONIAMNIST.name} ${size}px`,
     offlineHelp:
       'use local images instead: set XRAY_DATA to a folder in the Kaggle "chest-xray-pneumonia" layout ' +
-      '{train,test}/{NORMAL,PNEUMONIA}/*.jpeg',
+      '{train,test}/{NORMAL,PNEUMONIA}/*.jpeg (or to a MedMNIST .npz file); or fetch the file ahead of time ' +
+      'on a connected machine with `npx convnext-xray data download` and copy the cache folder over',
   });
 }
 

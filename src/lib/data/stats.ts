@@ -1,5 +1,8 @@
-import { CLASS_NAMES, classCounts, ImageSet } from './classes';
+import { ClassName, CLASS_NAMES, classCounts, ImageSet } from './classes';
 import { describeSource, XrayData } from './dataset';
+
+/** Images per class, their total, and distinct patients when the source has patient ids. */
+export type SplitRow = Record<ClassName, number> & { total: number; patients?: number };
 
 /** Numbers a person checks before training: what `convnext-xray data stats --json` prints. */
 export interface DataStats {
@@ -8,9 +11,9 @@ export interface DataStats {
   imageSize: number;
   fit: string;
   /** The source as on disk, per split and class (before the val split and profile caps). */
-  sourceSplits: Record<string, Record<string, number> & { total: number; patients?: number }>;
+  sourceSplits: Record<string, SplitRow>;
   /** What the model sees, per split and class (after the val split and profile caps). */
-  splits: Record<'train' | 'val' | 'test', Record<string, number> & { total: number; patients?: number }>;
+  splits: Record<'train' | 'val' | 'test', SplitRow>;
   split: { method: string; valFraction?: number; seed?: number; patientOverlap: number; overlapIds: string[] };
   /** Patients in both the source's train and test folders (a property of the published split). */
   trainTestPatientOverlap?: number;
@@ -31,19 +34,13 @@ export interface Summary {
 export function dataStats(d: XrayData): DataStats {
   const sourceSplits: DataStats['sourceSplits'] = {};
   for (const [name, c] of Object.entries(d.sourceCounts)) {
-    const row: Record<string, number> & { total: number; patients?: number } = { total: 0 };
-    CLASS_NAMES.forEach((cls, i) => {
-      row[cls] = c.images[i] ?? 0;
-      row.total += c.images[i] ?? 0;
-    });
+    const row = rowOf(c.images);
     if (c.patients !== undefined) row.patients = c.patients.reduce((a, b) => a + b, 0);
     sourceSplits[name] = row;
   }
   const known = (set: ImageSet): boolean => set.patients.every((p) => !p.startsWith('?'));
-  const splitRow = (set: ImageSet): Record<string, number> & { total: number; patients?: number } => {
-    const counts = classCounts(set.labels);
-    const row: Record<string, number> & { total: number; patients?: number } = { total: set.labels.length };
-    CLASS_NAMES.forEach((cls, i) => (row[cls] = counts[i] ?? 0));
+  const splitRow = (set: ImageSet): SplitRow => {
+    const row = rowOf(classCounts(set.labels));
     if (known(set)) row.patients = new Set(set.patients).size;
     return row;
   };
@@ -68,6 +65,10 @@ export function dataStats(d: XrayData): DataStats {
     stats.sourceImageSize = { width: summary(d.sourceSizes.widths), height: summary(d.sourceSizes.heights) };
   }
   return stats;
+}
+
+function rowOf(counts: readonly number[]): SplitRow {
+  return { NORMAL: counts[0] ?? 0, PNEUMONIA: counts[1] ?? 0, total: counts.reduce((a, b) => a + b, 0) };
 }
 
 export function summary(values: readonly number[]): Summary {

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { formatRun, listNotebooks, NOTEBOOKS_DIR, PROJECT_ROOT, runNotebook } from './helpers/notebook-runner';
+
+// Every notebooks/*.ipynb must run top to bottom with the tslab kernel, in name order (01 before
+// 02: a later notebook may use what an earlier one cached). The rules a notebook must pass are at
+// the top of test/helpers/notebook-runner.ts. KIT_PROFILE comes from the environment, default
+// `smoke`. `npm test -- --notebooks 02` runs only names containing "02" (scripts/test.js passes
+// the filter here in KIT_NOTEBOOK_FILTER, comma-separated). Executed notebooks and their HTML go
+// to test-output/notebooks/, to look at the plots.
+
+const OUT = path.join(PROJECT_ROOT, 'test-output', 'notebooks');
+const filters = (process.env.KIT_NOTEBOOK_FILTER ?? '')
+  .split(',')
+  .map((f) => f.trim())
+  .filter((f) => f !== '');
+const all = listNotebooks(NOTEBOOKS_DIR);
+const selected = listNotebooks(NOTEBOOKS_DIR, filters);
+
+if (all.length === 0) {
+  test('notebooks/*.ipynb execute', { skip: 'no notebooks in notebooks/ yet' }, () => {});
+} else if (selected.length === 0) {
+  test(`notebooks matching ${filters.join(', ')}`, () => {
+    assert.fail(`no notebook in notebooks/ has a name containing ${filters.map((f) => JSON.stringify(f)).join(' or ')}; there are: ${all.map((f) => path.basename(f)).join(', ')}`);
+  });
+}
+
+for (const notebook of selected) {
+  test(`${path.basename(notebook)} runs top to bottom without errors`, async (t) => {
+    const run = await runNotebook(notebook, { outDir: OUT });
+    t.diagnostic(`${run.seconds.toFixed(1)} s; HTML: ${run.htmlPath ? path.relative(PROJECT_ROOT, run.htmlPath) : 'not written'}`);
+    assert.ok(run.ok, formatRun(run));
+  });
+}
