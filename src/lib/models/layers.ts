@@ -1,0 +1,175 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { Rng } from '../util/rng';
+import { LAYER_NORM_EPS } from './config';
+
+/**
+ * Layers the stock tfjs-layers cannot serve, each serializable (registered under a `Kit*`
+ * class name, so a saved model loads back) and checked against a reference in
+ * test/models/layers.test.ts.
+ *
+ * The math lives in plain functions (layerNorm, gelu, ...) that the layers call, so the WebGPU
+ * kernels (src/lib/kernels) can replace them with fused versions in one place.
+ */
+
+type Kwargs = Record<string, unknown>;
+type ConfigDict = tf.serialization.ConfigDict;
+
+function one(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  return Array.isArray(inputs) ? (inputs[0] as tf.Tensor) : inputs;
+}
+
+/** Implementations of the layers' math; the kernels module swaps in fused ones on WebGPU. */
+export interface LayerMath {
+  /** LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * gamma + beta. */
+  layerNorm: (x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number) => tf.Tensor;
+  /** Exact GELU: x · Φ(x) = 0.5 · x · (1 + erf(x / √2)). */
+  gelu: (x: tf.Tensor) => tf.Tensor;
+}
+
+/** Reference implementations from stock ops; autodiff gives their gradients. */
+export const STOCK_MATH: LayerMath = {
+  layerNorm: (x, gamma, beta, eps) =>
+    tf.tidy(() => {
+      // Moments over the channel axis only: gamma/beta/mean/var broadcast, nothing is tiled.
+      const { mean, variance } = tf.moments(x, -1, true);
+      return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+    }),
+  gelu: (x) => tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1))),
+};
+
+let math: LayerMath = STOCK_MATH;
+
+/** Replace the layers' math (the kernels module does this on WebGPU); returns the previous one. */
+export function setLayerMath(next: LayerMath): LayerMath {
+  const prev = math;
+  math = next;
+  return prev;
+}
+
+export function layerMath(): LayerMath {
+  return math;
+}
+
+/**
+ * LayerNorm over channels for channels-last (NHWC) tensors, as ConvNeXt's LayerNorm on
+ * (N, H, W, C). Unlike tfjs-layers' LayerNormalization it never tiles gamma, beta, mean or
+ * variance to the input's full shape (that stock layer took ~100 ms at [64,16,16,32] on an H100).
+ */
+export class LayerNorm extends tfl.layers.Layer {
+  static className = 'KitLayerNorm';
+  readonly epsilon: number;
+  private gamma?: tfl.LayerVariable;
+  private beta?: tfl.LayerVariable;
+
+  constructor(args: { epsilon?: number; name?: string; trainable?: boolean } = {}) {
+    super(args);
+    this.epsilon = args.epsilon ?? LAYER_NORM_EPS;
+  }
+
+  override build(inputShape: tfl.Shape | tfl.Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    const channels = shape[shape.length - 1];
+    if (channels == null) throw new Error(`${this.name}: the channel axis must be known`);
+    this.gamma = this.addWeight('gamma', [channels], 'float32', tfl.initializers.ones());
+    this.beta = this.addWeight('beta', [channels], 'float32', tfl.initializers.zeros());
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const gamma = (this.gamma as tfl.LayerVariable).read() as tf.Tensor1D;
+    const beta = (this.beta as tfl.LayerVariable).read() as tf.Tensor1D;
+    return math.layerNorm(one(inputs), gamma, beta, this.epsilon);
+  }
+
+  override getConfig(): ConfigDict {
+    return { ...super.getConfig(), epsilon: this.epsilon };
+  }
+}
+
+/** GELU, exact erf form (PyTorch's nn.GELU() default, used by ConvNeXt). */
+export class Gelu extends tfl.layers.Layer {
+  static className = 'KitGelu';
+
+  constructor(args: { name?: string } = {}) {
+    super(args);
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return math.gelu(one(inputs));
+  }
+}
+
+/**
+ * Layer scale (CaiT, used by ConvNeXt): multiply each channel of the residual branch by a
+ * learned γ initialised small (1e-6), so every block starts close to the identity.
+ */
+export class LayerScale extends tfl.layers.Layer {
+  static className = 'KitLayerScale';
+  readonly initValue: number;
+  private gamma?: tfl.LayerVariable;
+
+  constructor(args: { initValue: number; name?: string }) {
+    super(args);
+    this.initValue = args.initValue;
+  }
+
+  override build(inputShape: tfl.Shape | tfl.Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    const channels = shape[shape.length - 1];
+    if (channels == null) throw new Error(`${this.name}: the channel axis must be known`);
+    this.gamma = this.addWeight('gamma', [channels], 'float32', tfl.initializers.constant({ value: this.initValue }));
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.mul(one(inputs), (this.gamma as tfl.LayerVariable).read());
+  }
+
+  override getConfig(): ConfigDict {
+    return { ...super.getConfig(), initValue: this.initValue };
+  }
+}
+
+/**
+ * Stochastic depth (Huang et al. 2016): during training, drop a sample's whole residual branch
+ * with probability `rate` and scale the kept ones by 1/(1 - rate), so the expected output is
+ * unchanged; at inference, the identity. The random draws come from a seeded generator
+ * (dropPathRng), so a resumed run drops the same branches as an uninterrupted one.
+ */
+export class DropPath extends tfl.layers.Layer {
+  static className = 'KitDropPath';
+  readonly rate: number;
+
+  constructor(args: { rate: number; name?: string }) {
+    super(args);
+    this.rate = args.rate;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
+    const x = one(inputs);
+    if (kwargs['training'] !== true || this.rate === 0) return x;
+    const batch = x.shape[0] ?? 1;
+    const keep = 1 - this.rate;
+    const mask = Array.from({ length: batch }, () => (dropPathRng.next() < keep ? 1 / keep : 0));
+    // One factor per sample, broadcast over H, W, C.
+    return tf.mul(x, tf.tensor(mask, [batch, ...x.shape.slice(1).map(() => 1)]));
+  }
+
+  override getConfig(): ConfigDict {
+    return { ...super.getConfig(), rate: this.rate };
+  }
+}
+
+let dropPathRng = new Rng(0);
+
+/** The generator behind every DropPath layer; the trainer seeds it and saves its state. */
+export function setDropPathRng(rng: Rng): void {
+  dropPathRng = rng;
+}
+
+export function getDropPathRng(): Rng {
+  return dropPathRng;
+}
+
+for (const cls of [LayerNorm, Gelu, LayerScale, DropPath]) tf.serialization.registerClass(cls);
