@@ -8,6 +8,11 @@ if (!fs.existsSync(main)) {
   process.stderr.write('convnext-xray: the kit is not built yet.\n  Fix: run `npm run build` (or `npm start`, which sets everything up) in the project folder.\n');
   process.exit(1);
 }
+// `convnext-xray stages | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 require(main).main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {

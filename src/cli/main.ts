@@ -3,6 +3,8 @@ import { loadSettings } from '../lib/config/settings';
 import { loadXrayData } from '../lib/data/dataset';
 import { downloadPneumoniaMnist, isValidMedmnistSize, MEDMNIST_SIZES, PNEUMONIAMNIST } from '../lib/data/medmnist';
 import { dataStats } from '../lib/data/stats';
+import { roadmapTable } from '../lib/models/summary';
+import { getScale, ScaleName } from '../lib/models/steps';
 import { KitError } from '../lib/util/errors';
 import { terminalProgress } from '../lib/util/progress';
 import { helpText, OptionSpec, parseArgs } from './args';
@@ -58,6 +60,31 @@ const COMMANDS: Record<string, Command> = {
       if (s.sourceImageSize !== undefined) print(`sizes    width ${fmtSummary(s.sourceImageSize.width)}, height ${fmtSummary(s.sourceImageSize.height)}`);
       for (const n of s.notes) print(`note     ${n}`);
       for (const k of s.skipped) print(`skipped  ${k.rel}: ${k.reason}`);
+      return 0;
+    },
+  },
+  stages: {
+    summary: 'every roadmap step with its parameters, FLOPs and activation memory, next to the paper',
+    options: {
+      json: { kind: 'boolean', help: 'print JSON' },
+      size: { kind: 'number', help: 'input size in pixels (default 224, the paper\'s)' },
+      scale: { kind: 'string', help: 'paper | femto | atto | smoke (default paper)' },
+      channels: { kind: 'number', help: 'input channels (default 3 as ImageNet; 1 for X-rays)' },
+      classes: { kind: 'number', help: 'output classes (default 1000 as ImageNet; 2 for X-rays)' },
+      variants: { kind: 'boolean', help: 'also list the kernel-size variants 5, 9, 11' },
+    },
+    run: async (_, o) => {
+      const scale = getScale(String(o['scale'] ?? 'paper')).name as ScaleName;
+      const rows = roadmapTable({ size: o['size'] as number | undefined, scale, inChannels: o['channels'] as number | undefined, numClasses: o['classes'] as number | undefined, variants: o['variants'] === true });
+      if (o['json'] === true) {
+        json(rows);
+        return 0;
+      }
+      print(`${'step'.padEnd(24)}${'params'.padStart(10)}${'GFLOPs'.padStart(9)}${'act MiB'.padStart(9)}${'paper GFLOPs'.padStart(14)}${'paper top-1'.padStart(13)}`);
+      for (const r of rows) {
+        print(`${r.step.padEnd(24)}${(r.params / 1e6).toFixed(2).padStart(9)}M${r.gflops.toFixed(3).padStart(9)}${r.activationMiB.toFixed(1).padStart(9)}${r.paperGflops.toFixed(2).padStart(14)}${(r.paperTop1?.toFixed(1) ?? '').padStart(13)}`);
+      }
+      for (const r of rows) if (r.deviation !== undefined) print(`note: ${r.step}: ${r.deviation}`);
       return 0;
     },
   },

@@ -7,6 +7,7 @@ export * as backend from './backend';
 export * as data from './data';
 export * as plot from './plot';
 export * as nb from './notebook';
+export * as models from './models';
 export { getProfile, PROFILE_NAMES, PROFILES } from './config/profiles';
 export type { Profile, ProfileName } from './config/profiles';
 export { loadSettings } from './config/settings';

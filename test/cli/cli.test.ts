@@ -48,3 +48,15 @@ test('convnext-xray data stats explains a wrong data folder', () => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /wrong layout: no train or test folder; found nothing/);
 });
+
+test('convnext-xray stages --json lists every step with params and FLOPs; --size/--scale apply', () => {
+  const r = cli(['stages', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const rows = JSON.parse(r.stdout) as { step: string; params: number; gflops: number; paperGflops: number }[];
+  assert.deepEqual(rows.map((x) => x.step), ['resnet', 'stage-ratio', 'patchify-stem', 'depthwise', 'wider', 'inverted-bottleneck', 'move-up-dwconv', 'kernel-7', 'gelu', 'fewer-activations', 'fewer-norms', 'layer-norm', 'separate-downsampling']);
+  assert.ok(Math.abs((rows[0]?.params ?? 0) - 25.557e6) < 1e3);
+  const small = JSON.parse(cli(['stages', '--json', '--size', '64', '--scale', 'femto', '--channels', '1', '--classes', '2']).stdout) as { gflops: number }[];
+  assert.ok((small[0]?.gflops ?? 1) < 0.1);
+  const bad = cli(['stages', '--size', '16']);
+  assert.match(bad.stderr, /too small for the total stride of 32/);
+});

@@ -7,3 +7,7 @@ export type { PlanOp, PlanStats, Shape } from './plan';
 export { buildModel } from './build';
 export { DropPath, Gelu, getDropPathRng, LayerNorm, layerMath, LayerScale, setDropPathRng, setLayerMath, STOCK_MATH } from './layers';
 export type { LayerMath } from './layers';
+export { roadmapTable } from './summary';
+export type { StageRow, TableOptions } from './summary';
+export { loadModel, saveModel } from './io';
+export type { LoadedModel } from './io';
