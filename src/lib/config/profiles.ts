@@ -1,4 +1,5 @@
 import type { Fit } from '../data/decode';
+import type { ScaleName } from '../models/steps';
 import { KitError } from '../util/errors';
 import { loadSettings } from './settings';
 
@@ -23,11 +24,17 @@ export interface DataProfile {
   limit?: { train: number; val: number; test: number };
 }
 
+export interface ModelProfile {
+  /** Widths and depths of the roadmap's networks (models/steps.ts SCALES). */
+  scale: ScaleName;
+}
+
 export interface Profile {
   name: ProfileName;
   /** One line: what it is for and what it costs. */
   description: string;
   data: DataProfile;
+  model: ModelProfile;
 }
 
 export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
@@ -35,16 +42,19 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     name: 'smoke',
     description: 'CI and quick checks: a few dozen 32 px images, a tiny model; seconds to minutes on 2 CPU cores',
     data: { imageSize: 32, fit: 'squash', valFraction: 0.15, splitSeed: 0, limit: { train: 64, val: 24, test: 32 } },
+    model: { scale: 'smoke' },
   },
   default: {
     name: 'default',
     description: 'a teaching session on one GPU: all images at 64 px, a small model, 3 seeds',
     data: { imageSize: 64, fit: 'squash', valFraction: 0.15, splitSeed: 0 },
+    model: { scale: 'atto' },
   },
   paper: {
     name: 'paper',
     description: 'a longer reproduction: all images at 128 px, a larger model, more epochs and seeds',
     data: { imageSize: 128, fit: 'squash', valFraction: 0.15, splitSeed: 0 },
+    model: { scale: 'femto' },
   },
 };
 
