@@ -1,5 +1,6 @@
 import type { Fit } from '../data/decode';
-import type { ScaleName } from '../models/steps';
+import type { ScaleName, StepId } from '../models/steps';
+import type { TrainRecipe } from '../train/recipe';
 import { KitError } from '../util/errors';
 import { loadSettings } from './settings';
 
@@ -29,13 +30,38 @@ export interface ModelProfile {
   scale: ScaleName;
 }
 
+export interface AblationProfile {
+  /** Seeds per step: 0, 1, ... (each seed changes initialization, batch order and augmentation). */
+  seeds: number;
+  /** Steps to train; undefined = every step of the roadmap. */
+  steps?: StepId[];
+}
+
 export interface Profile {
   name: ProfileName;
   /** One line: what it is for and what it costs. */
   description: string;
   data: DataProfile;
   model: ModelProfile;
+  train: TrainRecipe;
+  ablation: AblationProfile;
 }
+
+/** ConvNeXt's recipe (§2.1) at X-ray scale; profiles change epochs, batch and rates. */
+const RECIPE: TrainRecipe = {
+  epochs: 30,
+  batchSize: 64,
+  lr: 2e-3,
+  minLr: 1e-5,
+  warmupEpochs: 3,
+  weightDecay: 0.05,
+  labelSmoothing: 0.1,
+  dropPath: 0.1,
+  clipGradNorm: null,
+  ema: null,
+  balance: 'loss',
+  augment: 'xray',
+};
 
 export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
   smoke: {
@@ -43,18 +69,24 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     description: 'CI and quick checks: a few dozen 32 px images, a tiny model; seconds to minutes on 2 CPU cores',
     data: { imageSize: 32, fit: 'squash', valFraction: 0.15, splitSeed: 0, limit: { train: 64, val: 24, test: 32 } },
     model: { scale: 'smoke' },
+    train: { ...RECIPE, epochs: 2, batchSize: 16, warmupEpochs: 0.5, dropPath: 0.05 },
+    ablation: { seeds: 1 },
   },
   default: {
     name: 'default',
     description: 'a teaching session on one GPU: all images at 64 px, a small model, 3 seeds',
     data: { imageSize: 64, fit: 'squash', valFraction: 0.15, splitSeed: 0 },
     model: { scale: 'atto' },
+    train: { ...RECIPE },
+    ablation: { seeds: 3 },
   },
   paper: {
     name: 'paper',
     description: 'a longer reproduction: all images at 128 px, a larger model, more epochs and seeds',
     data: { imageSize: 128, fit: 'squash', valFraction: 0.15, splitSeed: 0 },
     model: { scale: 'femto' },
+    train: { ...RECIPE, epochs: 60, warmupEpochs: 5, ema: 0.999 },
+    ablation: { seeds: 5 },
   },
 };
 

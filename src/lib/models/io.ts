@@ -15,7 +15,8 @@ import './layers';
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
 
-export async function saveModel(model: tfl.LayersModel, dir: string, kit: Record<string, unknown>): Promise<void> {
+/** The two files of a saved model, in memory: model.json text and weights.bin bytes. */
+export async function modelFiles(model: tfl.LayersModel, kit: Record<string, unknown>): Promise<{ json: string; weights: Uint8Array }> {
   let artifacts: tf.io.ModelArtifacts | undefined;
   await model.save(
     tf.io.withSaveHandler(async (a) => {
@@ -33,10 +34,18 @@ export async function saveModel(model: tfl.LayersModel, dir: string, kit: Record
     weightsManifest: [{ paths: [WEIGHTS_BIN], weights: artifacts.weightSpecs }],
     kit,
   };
-  replaceDirAtomic(dir, (tmp) => {
-    fs.writeFileSync(path.join(tmp, WEIGHTS_BIN), weights);
-    fs.writeFileSync(path.join(tmp, MODEL_JSON), JSON.stringify(json));
-  });
+  return { json: JSON.stringify(json), weights };
+}
+
+/** Write model files into an existing folder (used inside an atomic folder swap). */
+export function writeModelFiles(dir: string, files: { json: string; weights: Uint8Array }): void {
+  fs.writeFileSync(path.join(dir, WEIGHTS_BIN), files.weights);
+  fs.writeFileSync(path.join(dir, MODEL_JSON), files.json);
+}
+
+export async function saveModel(model: tfl.LayersModel, dir: string, kit: Record<string, unknown>): Promise<void> {
+  const files = await modelFiles(model, kit);
+  replaceDirAtomic(dir, (tmp) => writeModelFiles(tmp, files));
 }
 
 export interface LoadedModel {

@@ -1,0 +1,409 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { augmentBatch } from '../data/augment';
+import { batchImages, batchIndices, batchLabels, normalize, PixelStats } from '../data/batches';
+import { CLASS_NAMES, ImageSet } from '../data/classes';
+import { XrayData } from '../data/dataset';
+import { accuracy, rocAuc } from '../eval/metrics';
+import { buildModel } from '../models/build';
+import { loadModel, saveModel } from '../models/io';
+import { ModelConfig } from '../models/config';
+import { getDropPathRng, setDropPathRng } from '../models/layers';
+import { planModel, PlanOp } from '../models/plan';
+import { configFor, ScaleName } from '../models/steps';
+import { KitError, messageOf } from '../util/errors';
+import { writeFileAtomic } from '../util/fs';
+import { Rng, seedFor } from '../util/rng';
+import { AdamW, clipByGlobalNorm } from './adamw';
+import { loadCheckpoint, saveCheckpoint, TrainState } from './checkpoint';
+import { crossEntropy } from './loss';
+import { augmentOptions, TrainRecipe, validateRecipe } from './recipe';
+import { learningRate } from './schedule';
+
+/** Metrics of one epoch, one line of metrics.jsonl. */
+export interface EpochMetrics {
+  epoch: number;
+  /** Mean training loss over the epoch's steps (with smoothing and class weights). */
+  trainLoss: number;
+  /** Validation: plain cross-entropy, accuracy at 0.5, ROC-AUC. */
+  valLoss: number;
+  valAcc: number;
+  valAuc: number;
+  /** Learning rate at the epoch's last step. */
+  lr: number;
+  /** Training images per second (augmentation, forward, backward, update; validation excluded). */
+  imgPerSec: number;
+  /** Wall time of the epoch, validation included. */
+  seconds: number;
+  /** This epoch set a new best validation AUC (its weights are in best/). */
+  best: boolean;
+}
+
+/** What a progress display gets, several times per epoch. */
+export interface TrainProgress {
+  phase: 'train' | 'val';
+  epoch: number;
+  epochs: number;
+  /** Step within the epoch (1-based) and steps per epoch. */
+  step: number;
+  steps: number;
+  /** Running mean training loss of this epoch. */
+  loss: number;
+  lr: number;
+  imgPerSec: number;
+  /** Estimated seconds left in the run. */
+  etaSeconds: number;
+  /** The last finished epoch's validation metrics, if any. */
+  last?: EpochMetrics;
+}
+
+export interface TrainOptions {
+  /** Roadmap step (or group, or kernel variant): the architecture. */
+  step: string;
+  scale: ScaleName;
+  seed: number;
+  data: XrayData;
+  recipe: TrainRecipe;
+  /** Where checkpoints and metrics go; undefined keeps everything in memory. */
+  runDir?: string;
+  /** Extra facts to store in run.json (e.g. profile and overrides, for reproduction). */
+  spec?: Record<string, unknown>;
+  onProgress?: (p: TrainProgress) => void;
+  onEpoch?: (m: EpochMetrics, history: readonly EpochMetrics[]) => void;
+  /** Stop (as if killed) after this many epochs of this call; for tests of resume. */
+  stopAfterEpochs?: number;
+}
+
+export interface TrainResult {
+  step: string;
+  seed: number;
+  config: ModelConfig;
+  history: EpochMetrics[];
+  best: { epoch: number; valAuc: number; valAcc: number; valLoss: number };
+  /** Completed epochs; less than recipe.epochs when stopped early (stopAfterEpochs). */
+  epochsDone: number;
+  finished: boolean;
+  wallSeconds: number;
+  imgPerSec: number;
+  /** The model with the best validation weights loaded (dispose it when done). */
+  model: tfl.LayersModel;
+  runDir?: string;
+}
+
+export const RUN_JSON = 'run.json';
+export const METRICS_JSONL = 'metrics.jsonl';
+export const BEST_DIR = 'best';
+export const LAST_DIR = 'last';
+
+/**
+ * Train one roadmap step on the X-rays with the recipe. Validates every epoch, keeps the best
+ * weights by validation AUC, and (with a runDir) checkpoints after every epoch so a killed run
+ * resumes where it stopped and reaches the same weights as an uninterrupted one.
+ */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { data, recipe, seed } = options;
+  validateRecipe(recipe);
+  const config = configFor(options.step, { scale: options.scale, inChannels: 1, numClasses: CLASS_NAMES.length, dropPath: recipe.dropPath });
+  checkBatchFits(planModel(config, data.size), recipe.batchSize);
+  const started = Date.now();
+
+  const model = buildModel(config, data.size, { seed: seedFor(seed, 'init'), name: options.step.replace(/[^a-z0-9]/gi, '_') });
+  const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const optimizer = new AdamW(trainable, { weightDecay: recipe.weightDecay });
+  const ema = recipe.ema !== null ? new WeightEma(model, recipe.ema) : undefined;
+  let shuffleRng = new Rng(seedFor(seed, 'shuffle'));
+  let augmentRng = new Rng(seedFor(seed, 'augment'));
+  setDropPathRng(new Rng(seedFor(seed, 'drop-path')));
+
+  const stepsPerEpoch = batchIndices(data.train.labels.length, recipe.batchSize, { shuffle: false, dropLast: true }).length;
+  const totalSteps = stepsPerEpoch * recipe.epochs;
+  const schedule = { lr: recipe.lr, minLr: recipe.minLr, warmupSteps: Math.round(recipe.warmupEpochs * stepsPerEpoch), totalSteps };
+
+  let history: EpochMetrics[] = [];
+  let startEpoch = 0;
+  let bestWeights: tf.Tensor[] | undefined;
+  const runDir = options.runDir;
+  if (runDir !== undefined) {
+    const meta = { config, recipe, seed, step: options.step, scale: options.scale, data: dataFacts(data), ...options.spec };
+    const state = loadCheckpoint(path.join(runDir, LAST_DIR), { config, recipe, seed });
+    if (state !== undefined) {
+      model.setWeights(state.weights);
+      tf.dispose(state.weights);
+      optimizer.setState(state.optimizer);
+      ema?.setWeights(state.ema);
+      shuffleRng = Rng.fromState(state.rng.shuffle);
+      augmentRng = Rng.fromState(state.rng.augment);
+      setDropPathRng(Rng.fromState(state.rng.dropPath));
+      history = state.history;
+      startEpoch = state.epoch;
+    } else {
+      fs.mkdirSync(runDir, { recursive: true });
+      writeFileAtomic(path.join(runDir, RUN_JSON), JSON.stringify(meta, null, 2));
+    }
+  }
+
+  const aug = augmentOptions(recipe);
+  let epochsThisCall = 0;
+  let trainImages = 0;
+  let trainSeconds = 0;
+  try {
+    for (let epoch = startEpoch; epoch < recipe.epochs; epoch++) {
+      const t0 = Date.now();
+      const order = epochOrder(data.train, recipe, shuffleRng);
+      let lossSum = 0;
+      let lr = 0;
+      for (let b = 0; b < order.length; b++) {
+        const idx = order[b] as number[];
+        const globalStep = epoch * stepsPerEpoch + b;
+        lr = learningRate(globalStep, schedule);
+        const loss = await trainStep(model, trainable, optimizer, data, idx, recipe, aug, augmentRng, lr);
+        if (!Number.isFinite(loss)) {
+          throw new KitError(`the training loss became ${loss} at epoch ${epoch + 1}, step ${b + 1} (learning rate ${lr.toExponential(2)})`, {
+            where: runDir === undefined ? options.step : path.join(runDir, LAST_DIR),
+            fix: `the last good checkpoint is ${runDir !== undefined && history.length > 0 ? `${path.join(runDir, LAST_DIR)} (epoch ${history.length})` : 'none (it diverged in the first epoch)'}; lower lr (now ${recipe.lr}), or set clipGradNorm (e.g. 1.0)`,
+          });
+        }
+        ema?.update();
+        lossSum += loss;
+        const elapsed = (Date.now() - t0) / 1000;
+        const done = epoch * order.length + b + 1 - startEpoch * order.length;
+        const left = recipe.epochs * order.length - (epoch * order.length + b + 1);
+        options.onProgress?.({
+          phase: 'train', epoch: epoch + 1, epochs: recipe.epochs, step: b + 1, steps: order.length,
+          loss: lossSum / (b + 1), lr, imgPerSec: ((b + 1) * recipe.batchSize) / Math.max(elapsed, 1e-9),
+          etaSeconds: ((Date.now() - started) / 1000 / Math.max(done, 1)) * left, last: history[history.length - 1],
+        });
+      }
+      const trainTime = (Date.now() - t0) / 1000;
+      trainImages += order.length * recipe.batchSize;
+      trainSeconds += trainTime;
+      options.onProgress?.({ phase: 'val', epoch: epoch + 1, epochs: recipe.epochs, step: order.length, steps: order.length, loss: lossSum / Math.max(order.length, 1), lr, imgPerSec: (order.length * recipe.batchSize) / trainTime, etaSeconds: 0, last: history[history.length - 1] });
+      const val = ema !== undefined ? await ema.withAverage(() => evaluateSet(model, data.val, data.stats, recipe.batchSize)) : await evaluateSet(model, data.val, data.stats, recipe.batchSize);
+      const prevBest = Math.max(-Infinity, ...history.map((h) => (Number.isFinite(h.valAuc) ? h.valAuc : -Infinity)));
+      const isBest = history.length === 0 || val.auc > prevBest;
+      const metrics: EpochMetrics = {
+        epoch: epoch + 1, trainLoss: lossSum / Math.max(order.length, 1), valLoss: val.loss, valAcc: val.acc, valAuc: val.auc,
+        lr, imgPerSec: (order.length * recipe.batchSize) / trainTime, seconds: (Date.now() - t0) / 1000, best: isBest,
+      };
+      history.push(metrics);
+      if (isBest) {
+        tf.dispose(bestWeights);
+        bestWeights = ema !== undefined ? ema.snapshot() : model.getWeights().map((w) => w.clone());
+      }
+      if (runDir !== undefined) {
+        const kit = modelMeta(options, config, data, metrics);
+        if (isBest) await saveBest(model, ema, path.join(runDir, BEST_DIR), kit);
+        const state: TrainState = {
+          epoch: epoch + 1,
+          config, recipe, seed,
+          rng: { shuffle: shuffleRng.getState(), augment: augmentRng.getState(), dropPath: getDropPathRng().getState() },
+          history,
+        };
+        await saveCheckpoint(path.join(runDir, LAST_DIR), model, optimizer, ema, state, kit);
+        writeFileAtomic(path.join(runDir, METRICS_JSONL), history.map((h) => JSON.stringify(h)).join('\n') + '\n');
+      }
+      options.onEpoch?.(metrics, history);
+      epochsThisCall++;
+      if (options.stopAfterEpochs !== undefined && epochsThisCall >= options.stopAfterEpochs && epoch + 1 < recipe.epochs) break;
+    }
+  } catch (err) {
+    optimizer.dispose();
+    ema?.dispose();
+    tf.dispose(bestWeights);
+    model.dispose();
+    throw wrapDeviceError(err, recipe.batchSize);
+  }
+  optimizer.dispose();
+  ema?.dispose();
+
+  // Hand back the best weights: from memory, or (after a resume) from best/ on disk.
+  if (bestWeights !== undefined) {
+    model.setWeights(bestWeights);
+    tf.dispose(bestWeights);
+  } else if (runDir !== undefined && fs.existsSync(path.join(runDir, BEST_DIR))) {
+    const best = await loadModel(path.join(runDir, BEST_DIR));
+    model.setWeights(best.model.getWeights());
+    best.model.dispose();
+  }
+  const bestEpoch = history.reduce((b, h) => (h.best ? h : b), history[0] as EpochMetrics);
+  return {
+    step: options.step,
+    seed,
+    config,
+    history,
+    best: { epoch: bestEpoch?.epoch ?? 0, valAuc: bestEpoch?.valAuc ?? NaN, valAcc: bestEpoch?.valAcc ?? NaN, valLoss: bestEpoch?.valLoss ?? NaN },
+    epochsDone: history.length,
+    finished: history.length === recipe.epochs,
+    wallSeconds: (Date.now() - started) / 1000,
+    imgPerSec: trainSeconds > 0 ? trainImages / trainSeconds : NaN,
+    model,
+    runDir,
+  };
+}
+
+/** One optimizer step; returns the loss value (read back, so NaN can be caught at once). */
+async function trainStep(model: tfl.LayersModel, vars: tf.Variable[], optimizer: AdamW, data: XrayData, idx: number[], recipe: TrainRecipe, aug: ReturnType<typeof augmentOptions>, augmentRng: Rng, lr: number): Promise<number> {
+  const x = tf.tidy(() => normalize(augmentBatch(batchImages(data.train, idx), aug, augmentRng), data.stats));
+  const y = batchLabels(data.train, idx);
+  const classWeights = recipe.balance === 'loss' ? data.classWeights : undefined;
+  const { value, grads } = tf.variableGrads(() => crossEntropy(model.apply(x, { training: true }) as tf.Tensor2D, y, { smoothing: recipe.labelSmoothing, classWeights }), vars);
+  const clipped = recipe.clipGradNorm !== null ? clipByGlobalNorm(grads, recipe.clipGradNorm) : { grads, norm: undefined };
+  optimizer.apply(clipped.grads, lr);
+  tf.dispose([x, y, clipped.norm as tf.Tensor, ...Object.values(clipped.grads)]);
+  const loss = (await value.data())[0] as number;
+  value.dispose();
+  return loss;
+}
+
+/** The epoch's batches: a seeded shuffle, or class-balanced draws (with replacement) for `sampler`. */
+function epochOrder(set: ImageSet, recipe: TrainRecipe, rng: Rng): number[][] {
+  const n = set.labels.length;
+  if (recipe.balance !== 'sampler') return batchIndices(n, recipe.batchSize, { shuffle: true, rng, dropLast: true });
+  const byClass = CLASS_NAMES.map((_, c) => [...set.labels.keys()].filter((i) => set.labels[i] === c));
+  const draws = Array.from({ length: n }, () => {
+    const members = byClass[rng.int(byClass.length)] as number[];
+    return members[rng.int(members.length)] as number;
+  });
+  const out: number[][] = [];
+  for (let s = 0; s + recipe.batchSize <= n; s += recipe.batchSize) out.push(draws.slice(s, s + recipe.batchSize));
+  return out;
+}
+
+export interface SetEvaluation {
+  /** P(PNEUMONIA) per image, in set order. */
+  probs: Float32Array;
+  loss: number;
+  acc: number;
+  auc: number;
+}
+
+/** Predict a whole set in batches (inference mode) and score it. */
+export async function evaluateSet(model: tfl.LayersModel, set: ImageSet, stats: PixelStats, batchSize: number): Promise<SetEvaluation> {
+  const n = set.labels.length;
+  const probs = new Float32Array(n);
+  let lossSum = 0;
+  for (const idx of batchIndices(n, batchSize, { shuffle: false })) {
+    const [p, l] = tf.tidy(() => {
+      const logits = model.apply(normalize(batchImages(set, idx), stats), { training: false }) as tf.Tensor2D;
+      const y = batchLabels(set, idx);
+      return [tf.slice(tf.softmax(logits), [0, 1], [-1, 1]), tf.mul(crossEntropy(logits, y), idx.length)];
+    });
+    const pv = await p.data();
+    lossSum += (await l.data())[0] as number;
+    tf.dispose([p, l]);
+    idx.forEach((i, k) => (probs[i] = pv[k] as number));
+  }
+  return { probs, loss: lossSum / Math.max(n, 1), acc: accuracy(set.labels, probs), auc: rocAuc(set.labels, probs) };
+}
+
+/** Exponential moving average of all model weights (BatchNorm statistics included, as timm's ModelEmaV2). */
+class WeightEma {
+  private readonly shadow: tf.Variable[];
+  constructor(
+    private readonly model: tfl.LayersModel,
+    private readonly decay: number,
+  ) {
+    this.shadow = model.weights.map((w) => tf.variable(w.read().clone(), false));
+  }
+  update(): void {
+    tf.tidy(() => this.model.weights.forEach((w, i) => {
+      const s = this.shadow[i] as tf.Variable;
+      s.assign(tf.add(tf.mul(s, this.decay), tf.mul(w.read(), 1 - this.decay)));
+    }));
+  }
+  snapshot(): tf.Tensor[] {
+    return this.shadow.map((s) => s.clone());
+  }
+  async values(): Promise<Float32Array[]> {
+    return Promise.all(this.shadow.map(async (s) => (await s.data()) as Float32Array));
+  }
+  setWeights(values: tf.Tensor[] | undefined): void {
+    if (values === undefined) return;
+    this.shadow.forEach((s, i) => s.assign(values[i] as tf.Tensor));
+    tf.dispose(values);
+  }
+  /** Run fn with the averaged weights in the model, then put the live weights back. */
+  async withAverage<T>(fn: () => Promise<T>): Promise<T> {
+    const live = this.model.getWeights().map((w) => w.clone());
+    this.model.setWeights(this.shadow);
+    try {
+      return await fn();
+    } finally {
+      this.model.setWeights(live);
+      tf.dispose(live);
+    }
+  }
+  dispose(): void {
+    tf.dispose(this.shadow);
+  }
+}
+
+export type { WeightEma };
+
+async function saveBest(model: tfl.LayersModel, ema: WeightEma | undefined, dir: string, kit: Record<string, unknown>): Promise<void> {
+  if (ema === undefined) return saveModel(model, dir, kit);
+  await ema.withAverage(() => saveModel(model, dir, kit));
+}
+
+/** What predict/evaluate need to use a saved model with exactly the training preprocessing. */
+function modelMeta(options: TrainOptions, config: ModelConfig, data: XrayData, m: EpochMetrics): Record<string, unknown> {
+  return {
+    step: options.step, scale: options.scale, seed: options.seed, config,
+    input: { size: data.size, fit: data.fit, channels: 1, normalization: data.stats },
+    classes: [...CLASS_NAMES], epoch: m.epoch, valAuc: m.valAuc, valAcc: m.valAcc,
+  };
+}
+
+function dataFacts(d: XrayData): Record<string, unknown> {
+  return {
+    source: d.source, profile: d.profile, size: d.size, fit: d.fit, split: { method: d.split.method, valFraction: d.split.valFraction, seed: d.split.seed },
+    counts: { train: d.train.labels.length, val: d.val.labels.length, test: d.test.labels.length },
+  };
+}
+
+/**
+ * Refuse, before any work, a batch whose largest activation tensor exceeds what the device can
+ * hold in one buffer, and say which batch fits.
+ */
+export function checkBatchFits(plan: readonly PlanOp[], batchSize: number, maxBytes = deviceBufferLimit()): void {
+  let largest = 0;
+  const visit = (op: PlanOp): void => {
+    if (op.op === 'residual') [...op.body, ...op.shortcut, ...op.after].forEach(visit);
+    const out = op.out as number[];
+    largest = Math.max(largest, out.reduce((a, b) => a * b, 1) * 4);
+  };
+  plan.forEach(visit);
+  if (largest * batchSize > maxBytes) {
+    const fits = Math.max(1, Math.floor(maxBytes / largest));
+    throw new KitError(`batch size ${batchSize} is too large for this device: its largest activation would be ${(largest * batchSize / 2 ** 20).toFixed(0)} MiB, the device's buffer limit is ${(maxBytes / 2 ** 20).toFixed(0)} MiB`, {
+      where: 'recipe.batchSize',
+      fix: `use a batch of at most ${fits} (e.g. --override batchSize=${2 ** Math.floor(Math.log2(fits))})`,
+    });
+  }
+}
+
+function deviceBufferLimit(): number {
+  const backend = tf.getBackend();
+  if (backend === 'webgpu') {
+    const device = (tf.backend() as unknown as { device?: { limits?: { maxStorageBufferBindingSize?: number } } }).device;
+    return device?.limits?.maxStorageBufferBindingSize ?? 2 ** 27;
+  }
+  // Typed arrays (cpu backend) top out at 2^31 bytes in Node.
+  return 2 ** 31 - 1;
+}
+
+/** Out-of-memory errors from the device, rewritten to say which batch to try. */
+function wrapDeviceError(err: unknown, batchSize: number): unknown {
+  if (err instanceof KitError) return err;
+  const msg = messageOf(err);
+  if (/out of memory|OOM|allocat|createBuffer|Device lost|exceeds/i.test(msg)) {
+    return new KitError(`the device ran out of memory at batch size ${batchSize}: ${msg.split('\n')[0] ?? ''}`, {
+      where: 'recipe.batchSize',
+      fix: `use a smaller batch, e.g. --override batchSize=${Math.max(2, Math.floor(batchSize / 2))}`,
+      cause: err,
+    });
+  }
+  return err;
+}
