@@ -161,3 +161,16 @@ test('bad input: unknown step, invalid scale, input too small for the total stri
   assert.throws(() => buildModel(configFor('resnet', { scale: 'smoke' }), 24), /too small/);
   assert.throws(() => configFor('resnet', { dropPath: 1 }), /dropPath/);
 });
+
+test('buildModel() initial weights are seeded: same seed, same weights; another seed, others', async () => {
+  const config = configFor('separate-downsampling', { scale: 'smoke' });
+  const w = async (seed: number): Promise<Float32Array[]> => {
+    const m = buildModel(config, SIZE, { seed });
+    const out = await Promise.all(m.trainableWeights.map(async (v) => (await v.read().data()) as Float32Array));
+    m.dispose();
+    return out;
+  };
+  const [a, b, c] = [await w(1), await w(1), await w(2)];
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a[0], c[0]);
+});

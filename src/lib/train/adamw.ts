@@ -87,10 +87,14 @@ export class AdamW {
     };
   }
 
+  /**
+   * Restore a saved state. Variables are matched by position and size (tfjs makes variable
+   * names unique per process, so a rebuilt model's names carry other suffixes).
+   */
   setState(state: AdamWState): void {
-    const names = this.vars.map((x) => x.name);
-    if (state.names.length !== names.length || state.names.some((n, i) => n !== names[i])) {
-      throw new Error(`optimizer state is for other variables (${state.names.length} saved, ${names.length} here)`);
+    const sizes = this.vars.map((x) => x.size);
+    if (state.m.length !== sizes.length || state.m.some((m, i) => m.length !== sizes[i])) {
+      throw new Error(`optimizer state is for other variables (${state.m.length} saved, ${sizes.length} here, or their sizes differ)`);
     }
     this.t = state.step;
     this.vars.forEach((x, i) => {

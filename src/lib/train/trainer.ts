@@ -181,8 +181,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       trainSeconds += trainTime;
       options.onProgress?.({ phase: 'val', epoch: epoch + 1, epochs: recipe.epochs, step: order.length, steps: order.length, loss: lossSum / Math.max(order.length, 1), lr, imgPerSec: (order.length * recipe.batchSize) / trainTime, etaSeconds: 0, last: history[history.length - 1] });
       const val = ema !== undefined ? await ema.withAverage(() => evaluateSet(model, data.val, data.stats, recipe.batchSize)) : await evaluateSet(model, data.val, data.stats, recipe.batchSize);
-      const prevBest = Math.max(-Infinity, ...history.map((h) => (Number.isFinite(h.valAuc) ? h.valAuc : -Infinity)));
-      const isBest = history.length === 0 || val.auc > prevBest;
+      // Best = highest validation AUC; on a tie (AUC saturates on easy data) the lower loss.
+      const best = [...history].reverse().find((h) => h.best);
+      const isBest = best === undefined || val.auc > best.valAuc || (val.auc === best.valAuc && val.loss < best.valLoss);
       const metrics: EpochMetrics = {
         epoch: epoch + 1, trainLoss: lossSum / Math.max(order.length, 1), valLoss: val.loss, valAcc: val.acc, valAuc: val.auc,
         lr, imgPerSec: (order.length * recipe.batchSize) / trainTime, seconds: (Date.now() - t0) / 1000, best: isBest,
