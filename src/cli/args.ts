@@ -1,11 +1,11 @@
 import { KitError } from '../lib/util/errors';
 
 /** The options a command accepts: name → kind, with a one-line help each. */
-export type OptionSpec = Record<string, { kind: 'string' | 'number' | 'boolean'; help: string }>;
+export type OptionSpec = Record<string, { kind: 'string' | 'number' | 'boolean' | 'list'; help: string }>;
 
 export interface ParsedArgs {
   positional: string[];
-  options: Record<string, string | number | boolean>;
+  options: Record<string, string | number | boolean | string[]>;
 }
 
 /**
@@ -41,7 +41,9 @@ export function parseArgs(argv: readonly string[], spec: OptionSpec, command: st
     if (value === undefined || value.startsWith('--')) {
       throw new KitError(`--${name} needs a value`, { where: `${command} ${argv.join(' ')}`, fix: `e.g. --${name} ${def.kind === 'number' ? '64' : '<value>'}` });
     }
-    if (def.kind === 'number') {
+    if (def.kind === 'list') {
+      options[name] = [...((options[name] as string[] | undefined) ?? []), value];
+    } else if (def.kind === 'number') {
       const n = Number(value);
       if (!Number.isFinite(n)) throw new KitError(`--${name} must be a number, got "${value}"`, { fix: `e.g. --${name} 64` });
       options[name] = n;
@@ -58,6 +60,27 @@ export function describeOptions(spec: OptionSpec): string {
 
 export function helpText(spec: OptionSpec): string {
   return Object.entries(spec)
-    .map(([k, v]) => `  --${k}${v.kind === 'boolean' ? '' : ` <${v.kind}>`}`.padEnd(28) + v.help)
+    .map(([k, v]) => `  --${k}${v.kind === 'boolean' ? '' : v.kind === 'list' ? ' <value> (repeatable)' : ` <${v.kind}>`}`.padEnd(34) + v.help)
     .join('\n');
+}
+
+/**
+ * `--override key=value` pairs as an object; values are read as JSON when they parse
+ * (numbers, null, true), otherwise as strings: `--override batchSize=32 --override balance=sampler`.
+ */
+export function parseOverrides(items: readonly string[] | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const item of items ?? []) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new KitError(`--override needs key=value, got "${item}"`, { fix: 'e.g. --override epochs=10 --override lr=1e-3' });
+    const raw = item.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      value = raw;
+    }
+    out[item.slice(0, eq)] = value;
+  }
+  return out;
 }

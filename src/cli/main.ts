@@ -7,12 +7,20 @@ import { roadmapTable } from '../lib/models/summary';
 import { getScale, ScaleName } from '../lib/models/steps';
 import { KitError } from '../lib/util/errors';
 import { terminalProgress } from '../lib/util/progress';
-import { helpText, OptionSpec, parseArgs } from './args';
+import { helpText, OptionSpec, parseArgs, parseOverrides } from './args';
+import { selectBackend as ensureBackend } from '../lib/backend';
+import { getProfile } from '../lib/config/profiles';
+import { ablationId, parseShard, runAblation, runDirOf, runOne } from '../lib/train/ablation';
+import { ablationReport, AblationReport } from '../lib/train/report';
+import { withOverrides } from '../lib/train/recipe';
+import type { TrainProgress } from '../lib/train/trainer';
+import { formatDuration, ProgressSink } from '../lib/util/progress';
+import * as path from 'node:path';
 
 interface Command {
   summary: string;
   options: OptionSpec;
-  run: (positional: string[], options: Record<string, string | number | boolean>) => Promise<number>;
+  run: (positional: string[], options: Record<string, string | number | boolean | string[]>) => Promise<number>;
 }
 
 const print = (text: string): void => {
@@ -88,6 +96,73 @@ const COMMANDS: Record<string, Command> = {
       return 0;
     },
   },
+  train: {
+    summary: 'train one roadmap step with one seed under a profile (resumes a killed run)',
+    options: {
+      step: { kind: 'string', help: 'roadmap step, group or kernel variant (see `stages`)' },
+      seed: { kind: 'number', help: 'seed of initialization, batch order, augmentation (default 0)' },
+      profile: { kind: 'string', help: 'smoke | default | paper (default: KIT_PROFILE or default)' },
+      override: { kind: 'list', help: 'recipe field=value, e.g. epochs=10, batchSize=32, balance=sampler' },
+      json: { kind: 'boolean', help: 'print the result as JSON' },
+    },
+    run: async (_, o) => {
+      if (o['step'] === undefined) throw new KitError('train needs --step', { fix: 'e.g. --step separate-downsampling (list: `npx convnext-xray stages`)' });
+      const profile = getProfile(o['profile'] as string | undefined);
+      const overrides = parseOverrides(o['override'] as string[] | undefined);
+      const recipe = withOverrides(profile.train, overrides);
+      const spec = { step: String(o['step']), seed: Number(o['seed'] ?? 0), profile: profile.name, overrides };
+      await ensureBackend();
+      const data = await loadXrayData({ profile, onProgress: terminalProgress() });
+      const dir = runDirOf(path.join(loadSettings().runsDir, ablationId(profile.name, overrides)), spec);
+      const bar = trainBar();
+      const result = await runOne(spec, profile, recipe, data, dir, { onProgress: (s2, p) => bar(s2, p) });
+      if (o['json'] === true) json(result);
+      else print(`${spec.step} seed ${spec.seed}: best val AUC ${result.best.valAuc.toFixed(3)} (epoch ${result.best.epoch}), test AUC ${result.test.auc.toFixed(3)}, test acc ${result.test.acc.toFixed(3)}; ${result.imgPerSec.toFixed(0)} img/s, ${formatDuration(result.wallSeconds)}; ${dir}`);
+      return 0;
+    },
+  },
+  ablate: {
+    summary: 'train steps × seeds under a profile; finished runs are skipped, --shard splits the work',
+    options: {
+      profile: { kind: 'string', help: 'smoke | default | paper (default: KIT_PROFILE or default)' },
+      seeds: { kind: 'number', help: 'seeds per step (default: the profile\'s)' },
+      steps: { kind: 'string', help: 'comma-separated steps (default: all 13)' },
+      shard: { kind: 'string', help: 'i/n: this process runs every n-th run from i (0 ≤ i < n)' },
+      override: { kind: 'list', help: 'recipe field=value (changes the ablation id)' },
+    },
+    run: async (_, o) => {
+      const overrides = parseOverrides(o['override'] as string[] | undefined);
+      await ensureBackend();
+      const bar = trainBar();
+      const outcome = await runAblation({
+        profile: o['profile'] as string | undefined,
+        seeds: o['seeds'] as number | undefined,
+        steps: o['steps'] === undefined ? undefined : String(o['steps']).split(',').map((x) => x.trim()).filter((x) => x !== ''),
+        shard: o['shard'] === undefined ? undefined : parseShard(String(o['shard'])),
+        overrides,
+        onRunStart: (spec, i, total, skipped) => process.stderr.write(`[${i + 1}/${total}] ${spec.step} seed ${spec.seed}${skipped ? ': finished before, skipped' : ''}\n`),
+        onProgress: (spec, p) => bar(spec, p),
+        onRunEnd: (spec, r) => process.stderr.write(`    ${spec.step} seed ${spec.seed}: val AUC ${r.best.valAuc.toFixed(3)}, test AUC ${r.test.auc.toFixed(3)}, ${formatDuration(r.wallSeconds)}\n`),
+      });
+      print(`ablation ${outcome.id}: ${outcome.runs.length} runs in this shard (${outcome.runs.filter((r) => r.skipped).length} skipped); report: npx convnext-xray report ${path.relative(process.cwd(), outcome.dir)}`);
+      return 0;
+    },
+  },
+  report: {
+    summary: 'per step: mean ± std over seeds of val/test accuracy and AUC, deltas with 95% intervals',
+    options: {
+      json: { kind: 'boolean', help: 'print JSON' },
+    },
+    run: async (positional, o) => {
+      const dir = positional[0];
+      if (dir === undefined) throw new KitError('report needs the ablation folder', { fix: 'e.g. npx convnext-xray report runs/smoke' });
+      const report = ablationReport(path.resolve(dir));
+      if (o['json'] !== true) return printReport(report);
+      // The per-epoch curves are for plots; the JSON report keeps the per-step statistics.
+      json({ ...report, curves: undefined });
+      return 0;
+    },
+  },
   'data download': {
     summary: `download ${PNEUMONIAMNIST.name} from Zenodo into the cache (MD5 checked)`,
     options: {
@@ -114,6 +189,32 @@ const COMMANDS: Record<string, Command> = {
     },
   },
 };
+
+/** A one-line progress bar for training, on stderr. */
+function trainBar(): (spec: { step: string; seed: number }, p: TrainProgress) => void {
+  const sink: ProgressSink = terminalProgress();
+  return (spec, p) =>
+    sink({
+      label: `${spec.step} seed ${spec.seed} epoch ${p.epoch}/${p.epochs}`,
+      done: p.step,
+      total: p.steps,
+      unit: 'steps',
+      info: `loss ${p.loss.toFixed(3)}, lr ${p.lr.toExponential(1)}, ${p.imgPerSec.toFixed(0)} img/s${p.last !== undefined ? `, val acc ${p.last.valAcc.toFixed(3)} AUC ${p.last.valAuc.toFixed(3)}` : ''}, ETA ${formatDuration(p.etaSeconds)}`,
+    });
+}
+
+function printReport(r: AblationReport): number {
+  const pm = (a: { mean: number; std: number; n: number }): string => `${a.mean.toFixed(3)} ± ${Number.isFinite(a.std) ? a.std.toFixed(3) : '-'}`;
+  print(`ablation ${r.id} (${r.profile ?? '?'}), ${r.runs} finished runs, backend ${r.backend.join(', ')}`);
+  print(`${'step'.padEnd(22)}${'n'.padStart(3)}${'val AUC'.padStart(16)}${'test AUC'.padStart(16)}${'test acc'.padStart(16)}${'Δ test AUC [95% CI]'.padStart(28)}${'paper Δ'.padStart(9)}`);
+  for (const s of r.steps) {
+    const d = s.delta?.testAuc;
+    const delta = d === undefined ? '' : `${d.diff >= 0 ? '+' : ''}${d.diff.toFixed(3)} [${Number.isFinite(d.lo) ? `${d.lo.toFixed(3)}, ${d.hi.toFixed(3)}` : 'n < 2'}]${d.withinNoise ? ' ~' : ' *'}`;
+    print(`${s.step.padEnd(22)}${String(s.testAuc.n).padStart(3)}${pm(s.valAuc).padStart(16)}${pm(s.testAuc).padStart(16)}${pm(s.testAcc).padStart(16)}${delta.padStart(28)}${(s.paperDelta !== undefined ? `${s.paperDelta >= 0 ? '+' : ''}${s.paperDelta.toFixed(1)}` : '').padStart(9)}`);
+  }
+  print('~ : the 95% interval contains 0 (within seed noise); * : it does not');
+  return 0;
+}
 
 function fmtRow(row: Record<string, number | undefined>): string {
   return Object.entries(row)

@@ -1,0 +1,176 @@
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { getProfile, Profile, ProfileName } from '../config/profiles';
+import { loadSettings } from '../config/settings';
+import { loadXrayData, XrayData } from '../data/dataset';
+import { resolveStep, STEP_IDS } from '../models/steps';
+import { KitError } from '../util/errors';
+import { writeFileAtomic } from '../util/fs';
+import { TrainRecipe, withOverrides } from './recipe';
+import { evaluateSet, RUN_JSON, train, TrainProgress, TrainResult, EpochMetrics } from './trainer';
+
+/**
+ * An ablation trains a list of roadmap steps × seeds under one profile. Every run is fully
+ * described by {step, seed, profile, overrides}; its folder is runs/<ablation-id>/<step>/<seed>/
+ * holding run.json, metrics.jsonl, best/ and last/ checkpoints, predictions.json and, once
+ * finished, result.json. A run with a result.json is skipped, so a restarted ablation resumes.
+ */
+export interface RunSpec {
+  step: string;
+  seed: number;
+  profile: ProfileName;
+  overrides: Record<string, unknown>;
+}
+
+export const RESULT_JSON = 'result.json';
+export const PREDICTIONS_JSON = 'predictions.json';
+
+/** What a finished run leaves in result.json. */
+export interface RunResult {
+  spec: RunSpec;
+  backend: string;
+  best: { epoch: number; valAuc: number; valAcc: number; valLoss: number };
+  /** The best-validation weights evaluated once on the test split. */
+  test: { acc: number; auc: number; loss: number };
+  epochs: number;
+  wallSeconds: number;
+  imgPerSec: number;
+  history: EpochMetrics[];
+  finishedAt: string;
+}
+
+/** Ablation id: the profile name, plus a short hash of the overrides when there are any. */
+export function ablationId(profile: string, overrides: Record<string, unknown>): string {
+  const keys = Object.keys(overrides).sort();
+  if (keys.length === 0) return profile;
+  const canonical = JSON.stringify(keys.map((k) => [k, overrides[k]]));
+  return `${profile}-${crypto.createHash('sha256').update(canonical).digest('hex').slice(0, 8)}`;
+}
+
+export function runDirOf(ablationDir: string, spec: Pick<RunSpec, 'step' | 'seed'>): string {
+  return path.join(ablationDir, spec.step, String(spec.seed));
+}
+
+/**
+ * The runs of an ablation, seed-major (every step with seed 0 first), so a partial ablation
+ * already compares all steps.
+ */
+export function planRuns(profile: ProfileName, steps: readonly string[], seeds: number, overrides: Record<string, unknown> = {}): RunSpec[] {
+  for (const s of steps) resolveStep(s);
+  if (!Number.isInteger(seeds) || seeds < 1) throw new KitError(`seeds must be a positive integer, got ${seeds}`, { fix: 'use e.g. --seeds 3' });
+  const out: RunSpec[] = [];
+  for (let seed = 0; seed < seeds; seed++) for (const step of steps) out.push({ step, seed, profile, overrides });
+  return out;
+}
+
+/** Parse "i/n" (0 ≤ i < n): this process takes runs i, i+n, i+2n, ... */
+export function parseShard(text: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (m === null || count < 1 || index >= count) {
+    throw new KitError(`invalid shard "${text}"`, { fix: 'use i/n with 0 ≤ i < n, e.g. --shard 0/4 … --shard 3/4 (SLURM: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)' });
+  }
+  return { index, count };
+}
+
+/** The runs of one shard: disjoint across shards, and together all runs. */
+export function shardRuns<T>(runs: readonly T[], shard: { index: number; count: number }): T[] {
+  return runs.filter((_, k) => k % shard.count === shard.index);
+}
+
+export interface AblationOptions {
+  profile?: ProfileName | string;
+  /** Steps to train (default: the profile's list, or every step). */
+  steps?: string[];
+  /** Seeds per step (default: the profile's). */
+  seeds?: number;
+  overrides?: Record<string, unknown>;
+  shard?: { index: number; count: number };
+  /** Default: KIT_RUNS_DIR / runs. */
+  runsDir?: string;
+  /** Use these data instead of loading the profile's (tests). */
+  data?: XrayData;
+  onRunStart?: (spec: RunSpec, index: number, total: number, skipped: boolean) => void;
+  onProgress?: (spec: RunSpec, p: TrainProgress) => void;
+  onEpoch?: (spec: RunSpec, m: EpochMetrics, history: readonly EpochMetrics[]) => void;
+  onRunEnd?: (spec: RunSpec, result: RunResult) => void;
+}
+
+export interface AblationOutcome {
+  id: string;
+  dir: string;
+  /** This shard's runs, in order, with their results. */
+  runs: { spec: RunSpec; result: RunResult; skipped: boolean }[];
+}
+
+/** Run (or resume) an ablation; returns when this shard's runs are all finished. */
+export async function runAblation(options: AblationOptions = {}): Promise<AblationOutcome> {
+  const profile = getProfile(options.profile);
+  const overrides = options.overrides ?? {};
+  const recipe = withOverrides(profile.train, overrides);
+  const steps = options.steps ?? profile.ablation.steps ?? [...STEP_IDS];
+  const all = planRuns(profile.name, steps, options.seeds ?? profile.ablation.seeds, overrides);
+  const mine = options.shard === undefined ? all : shardRuns(all, options.shard);
+  const id = ablationId(profile.name, overrides);
+  const dir = path.join(options.runsDir ?? loadSettings().runsDir, id);
+  fs.mkdirSync(dir, { recursive: true });
+  writeFileAtomic(path.join(dir, 'ablation.json'), JSON.stringify({ id, profile: profile.name, overrides, recipe, steps, seeds: options.seeds ?? profile.ablation.seeds }, null, 2));
+
+  let data = options.data;
+  const out: AblationOutcome['runs'] = [];
+  for (const [k, spec] of mine.entries()) {
+    const runDir = runDirOf(dir, spec);
+    const done = readResult(runDir);
+    options.onRunStart?.(spec, k, mine.length, done !== undefined);
+    if (done !== undefined) {
+      out.push({ spec, result: done, skipped: true });
+      continue;
+    }
+    data ??= await loadXrayData({ profile });
+    const result = await runOne(spec, profile, recipe, data, runDir, options);
+    options.onRunEnd?.(spec, result);
+    out.push({ spec, result, skipped: false });
+  }
+  return { id, dir, runs: out };
+}
+
+/** Train one run to the end (resuming a checkpoint if there is one) and evaluate it on test. */
+export async function runOne(spec: RunSpec, profile: Profile, recipe: TrainRecipe, data: XrayData, runDir: string, hooks: Pick<AblationOptions, 'onProgress' | 'onEpoch'> = {}): Promise<RunResult> {
+  const r: TrainResult = await train({
+    step: spec.step, scale: profile.model.scale, seed: spec.seed, data, recipe, runDir,
+    spec: { profile: spec.profile, overrides: spec.overrides },
+    onProgress: (p) => hooks.onProgress?.(spec, p),
+    onEpoch: (m, h) => hooks.onEpoch?.(spec, m, h),
+  });
+  try {
+    const test = await evaluateSet(r.model, data.test, data.stats, recipe.batchSize);
+    const val = await evaluateSet(r.model, data.val, data.stats, recipe.batchSize);
+    const result: RunResult = {
+      spec, backend: tf.getBackend(), best: r.best, test: { acc: test.acc, auc: test.auc, loss: test.loss },
+      epochs: r.epochsDone, wallSeconds: r.wallSeconds, imgPerSec: r.imgPerSec, history: r.history, finishedAt: new Date().toISOString(),
+    };
+    // Predictions of the best weights, for the evaluation notebook (thresholds, ROC, errors).
+    writeFileAtomic(path.join(runDir, PREDICTIONS_JSON), JSON.stringify({
+      val: { ids: data.val.ids, labels: [...data.val.labels], probs: [...val.probs] },
+      test: { ids: data.test.ids, labels: [...data.test.labels], probs: [...test.probs] },
+    }));
+    writeFileAtomic(path.join(runDir, RESULT_JSON), JSON.stringify(result, null, 2));
+    return result;
+  } finally {
+    r.model.dispose();
+  }
+}
+
+/** The result of a finished run, or undefined (not finished, or no such run). */
+export function readResult(runDir: string): RunResult | undefined {
+  const file = path.join(runDir, RESULT_JSON);
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as RunResult;
+  } catch {
+    throw new KitError(`${RESULT_JSON} is not valid JSON`, { where: file, fix: `delete it; the run will be evaluated again from its checkpoint (${RUN_JSON} and last/ are kept)` });
+  }
+}

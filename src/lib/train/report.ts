@@ -1,0 +1,127 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { mean, std, welchInterval } from '../eval/stats';
+import { resolveStep } from '../models/steps';
+import { KitError } from '../util/errors';
+import { readResult, RunResult } from './ablation';
+
+/** mean ± std over seeds, and how many seeds. */
+export interface Aggregate {
+  mean: number;
+  std: number;
+  n: number;
+  values: number[];
+}
+
+export interface Delta {
+  /** mean(this step) − mean(previous step). */
+  diff: number;
+  /** 95% Welch interval; NaN when a step has fewer than two seeds. */
+  lo: number;
+  hi: number;
+  /** The interval contains 0 (or cannot be computed): not distinguishable from seed noise. */
+  withinNoise: boolean;
+}
+
+export interface StepReport {
+  step: string;
+  index: number;
+  title: string;
+  valAcc: Aggregate;
+  valAuc: Aggregate;
+  testAcc: Aggregate;
+  testAuc: Aggregate;
+  /** Change from the previous step present in the ablation. */
+  previous?: string;
+  delta?: { valAcc: Delta; valAuc: Delta; testAcc: Delta; testAuc: Delta };
+  /** Table 10: ImageNet top-1 and its change from the previous step (when both are on the main road). */
+  paperTop1?: number;
+  paperDelta?: number;
+  /** Mean wall time and training throughput per run. */
+  wallSeconds: number;
+  imgPerSec: number;
+}
+
+export interface AblationReport {
+  id: string;
+  dir: string;
+  profile?: string;
+  steps: StepReport[];
+  runs: number;
+  backend: string[];
+  /** Per step and seed, the validation curve (for plotting all training curves together). */
+  curves: { step: string; seed: number; epochs: number[]; valAuc: number[]; valAcc: number[]; trainLoss: number[] }[];
+}
+
+/** Aggregate every finished run under runs/<id>/ into per-step statistics. */
+export function ablationReport(dir: string): AblationReport {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    throw new KitError('no ablation folder here', { where: dir, fix: 'give a folder made by `npx convnext-xray ablate`, e.g. runs/smoke' });
+  }
+  const results: RunResult[] = [];
+  for (const step of fs.readdirSync(dir).sort()) {
+    const stepDir = path.join(dir, step);
+    if (!fs.statSync(stepDir).isDirectory()) continue;
+    for (const seed of fs.readdirSync(stepDir)) {
+      const r = readResult(path.join(stepDir, seed));
+      if (r !== undefined) results.push(r);
+    }
+  }
+  if (results.length === 0) {
+    throw new KitError('no finished run in this ablation yet', { where: dir, fix: 'wait for `npx convnext-xray ablate` to finish at least one run' });
+  }
+  const byStep = new Map<string, RunResult[]>();
+  for (const r of results) byStep.set(r.spec.step, [...(byStep.get(r.spec.step) ?? []), r]);
+  const order = [...byStep.keys()].sort((a, b) => rank(a) - rank(b));
+  const agg = (rs: RunResult[], f: (r: RunResult) => number): Aggregate => {
+    const values = rs.map(f);
+    return { mean: mean(values), std: std(values), n: values.length, values };
+  };
+  const steps: StepReport[] = order.map((name) => {
+    const rs = byStep.get(name) as RunResult[];
+    const { step } = resolveStep(name);
+    return {
+      step: name,
+      index: step.index,
+      title: step.title,
+      valAcc: agg(rs, (r) => r.best.valAcc),
+      valAuc: agg(rs, (r) => r.best.valAuc),
+      testAcc: agg(rs, (r) => r.test.acc),
+      testAuc: agg(rs, (r) => r.test.auc),
+      paperTop1: step.id === name ? step.paper.top1 : undefined,
+      wallSeconds: mean(rs.map((r) => r.wallSeconds)),
+      imgPerSec: mean(rs.map((r) => r.imgPerSec)),
+    };
+  });
+  steps.forEach((s, i) => {
+    const prev = steps[i - 1];
+    if (prev === undefined) return;
+    const d = (a: Aggregate, b: Aggregate): Delta => {
+      const w = welchInterval(a.values, b.values);
+      return { diff: w.diff, lo: w.lo, hi: w.hi, withinNoise: !(w.lo > 0 || w.hi < 0) };
+    };
+    s.previous = prev.step;
+    s.delta = { valAcc: d(prev.valAcc, s.valAcc), valAuc: d(prev.valAuc, s.valAuc), testAcc: d(prev.testAcc, s.testAcc), testAuc: d(prev.testAuc, s.testAuc) };
+    if (s.paperTop1 !== undefined && prev.paperTop1 !== undefined) s.paperDelta = Math.round((s.paperTop1 - prev.paperTop1) * 10) / 10;
+  });
+  let profile: string | undefined;
+  const meta = path.join(dir, 'ablation.json');
+  if (fs.existsSync(meta)) profile = (JSON.parse(fs.readFileSync(meta, 'utf8')) as { profile?: string }).profile;
+  return {
+    id: path.basename(dir),
+    dir,
+    profile,
+    steps,
+    runs: results.length,
+    backend: [...new Set(results.map((r) => r.backend))],
+    curves: results
+      .sort((a, b) => rank(a.spec.step) - rank(b.spec.step) || a.spec.seed - b.spec.seed)
+      .map((r) => ({ step: r.spec.step, seed: r.spec.seed, epochs: r.history.map((h) => h.epoch), valAuc: r.history.map((h) => h.valAuc), valAcc: r.history.map((h) => h.valAcc), trainLoss: r.history.map((h) => h.trainLoss) })),
+  };
+}
+
+function rank(name: string): number {
+  const { step, kernelSize } = resolveStep(name);
+  return step.index + (kernelSize !== undefined ? kernelSize / 100 : 0.07);
+}
+
