@@ -46,7 +46,7 @@ const COMMANDS: Record<string, Command> = {
     summary: 'counts per split and class, patients, image sizes, the split\'s leakage check',
     options: {
       json: { kind: 'boolean', help: 'print JSON' },
-      profile: { kind: 'string', help: 'smoke | default | paper (default: KIT_PROFILE or default)' },
+      profile: { kind: 'string', help: 'smoke | cpu | default | paper (default: KIT_PROFILE or default)' },
       'skip-bad-images': { kind: 'boolean', help: 'leave out unreadable images and list them, instead of stopping' },
     },
     run: async (_, o) => {
@@ -101,7 +101,7 @@ const COMMANDS: Record<string, Command> = {
     options: {
       step: { kind: 'string', help: 'roadmap step, group or kernel variant (see `stages`)' },
       seed: { kind: 'number', help: 'seed of initialization, batch order, augmentation (default 0)' },
-      profile: { kind: 'string', help: 'smoke | default | paper (default: KIT_PROFILE or default)' },
+      profile: { kind: 'string', help: 'smoke | cpu | default | paper (default: KIT_PROFILE or default)' },
       override: { kind: 'list', help: 'recipe field=value, e.g. epochs=10, batchSize=32, balance=sampler' },
       json: { kind: 'boolean', help: 'print the result as JSON' },
     },
@@ -124,7 +124,7 @@ const COMMANDS: Record<string, Command> = {
   ablate: {
     summary: 'train steps × seeds under a profile; finished runs are skipped, --shard splits the work',
     options: {
-      profile: { kind: 'string', help: 'smoke | default | paper (default: KIT_PROFILE or default)' },
+      profile: { kind: 'string', help: 'smoke | cpu | default | paper (default: KIT_PROFILE or default)' },
       seeds: { kind: 'number', help: 'seeds per step (default: the profile\'s)' },
       steps: { kind: 'string', help: 'comma-separated steps (default: all 13)' },
       shard: { kind: 'string', help: 'i/n: this process runs every n-th run from i (0 ≤ i < n)' },

@@ -8,6 +8,7 @@ export * as data from './data';
 export * as plot from './plot';
 export * as nb from './notebook';
 export * as models from './models';
+export * as train from './train';
 export { getProfile, PROFILE_NAMES, PROFILES } from './config/profiles';
 export type { Profile, ProfileName } from './config/profiles';
 export { loadSettings } from './config/settings';

@@ -38,7 +38,7 @@ test('convnext-xray rejects an unknown command, option or profile with the valid
   const c = cli(['device', '--jsn']);
   assert.match(c.stderr, /unknown option --jsn for "device"[\s\S]*--json, --backend/);
   const d = cli(['data', 'stats', '--profile', 'huge'], { XRAY_DATA: sharedXrays() });
-  assert.match(d.stderr, /unknown profile "huge"[\s\S]*smoke, default, paper/);
+  assert.match(d.stderr, /unknown profile "huge"[\s\S]*smoke, cpu, default, paper/);
   const e = cli(['data', 'download', '--size', '100']);
   assert.match(e.stderr, /no PneumoniaMNIST file at 100 px[\s\S]*28, 64, 128, 224/);
 });

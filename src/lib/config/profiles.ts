@@ -6,11 +6,12 @@ import { loadSettings } from './settings';
 
 /**
  * A profile sizes every notebook and command for a machine: CI on two CPU cores (`smoke`), a
- * teaching session on one GPU (`default`), a longer reproduction (`paper`). Choose it with
+ * teaching session on one GPU (`default`), a longer reproduction (`paper`), and a full ablation
+ * on a machine without a GPU (`cpu`). Choose it with
  * KIT_PROFILE; notebooks read it and never hard-code sizes.
  */
-export type ProfileName = 'smoke' | 'default' | 'paper';
-export const PROFILE_NAMES: readonly ProfileName[] = ['smoke', 'default', 'paper'];
+export type ProfileName = 'smoke' | 'cpu' | 'default' | 'paper';
+export const PROFILE_NAMES: readonly ProfileName[] = ['smoke', 'cpu', 'default', 'paper'];
 
 export interface DataProfile {
   /** Side of the square model input, in pixels. */
@@ -71,6 +72,14 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     model: { scale: 'smoke' },
     train: { ...RECIPE, epochs: 2, batchSize: 16, warmupEpochs: 0.5, dropPath: 0.05 },
     ablation: { seeds: 1 },
+  },
+  cpu: {
+    name: 'cpu',
+    description: 'a full ablation without a GPU (2 CPU cores through lavapipe) in about an hour: 32 px, 320 training images, the whole test set, smoke-scale models, 3 seeds',
+    data: { imageSize: 32, fit: 'squash', valFraction: 0.15, splitSeed: 0, limit: { train: 320, val: 240, test: 624 } },
+    model: { scale: 'smoke' },
+    train: { ...RECIPE, epochs: 5, batchSize: 32, warmupEpochs: 1, dropPath: 0.05 },
+    ablation: { seeds: 3 },
   },
   default: {
     name: 'default',

@@ -157,6 +157,16 @@ export function progressDisplay(options: { minIntervalMs?: number } = {}): Progr
   };
 }
 
+/**
+ * One output that each html() call replaces in place (a status line, a table that refreshes).
+ * Outside a notebook, html() does nothing: callers print their own text there.
+ */
+export function newOutput(): HtmlDisplay {
+  const host = currentHost();
+  if (host === undefined) return { html: () => undefined };
+  return host.newDisplay();
+}
+
 function ensurePlotly(host: DisplayHost): void {
   if (plotlyShown) return;
   host.display.html(plotlyScriptTag());

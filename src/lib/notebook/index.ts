@@ -6,6 +6,9 @@ export {
   showImages,
   liveFigure,
   progressDisplay,
+  newOutput,
   setDisplayForTests,
 } from './display';
 export type { DisplayHost, HtmlDisplay, LiveFigure } from './display';
+export { trainingDisplay } from './training';
+export type { TrainingDisplay } from './training';

@@ -7,3 +7,4 @@ export type { Rows, FrameLike, TableInput, TableOptions, TableData } from './tab
 export { imageGridHtml, encodeGrayPng, checkGrayImages } from './images';
 export type { GrayImage, ImageGridOptions } from './images';
 export { escapeHtml, jsonForScript } from './escape';
+export { allCurvesFigure, curvesFigure, deltaFigure, stepMetricsFigure } from './training';

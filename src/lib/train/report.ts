@@ -125,3 +125,26 @@ function rank(name: string): number {
   return step.index + (kernelSize !== undefined ? kernelSize / 100 : 0.07);
 }
 
+
+/**
+ * The ablation's findings in plain words: which steps changed test AUC beyond seed noise, and
+ * whether the direction agrees with the paper's ImageNet result.
+ */
+export function describeDeltas(report: AblationReport): string[] {
+  const out: string[] = [];
+  const seeds = Math.min(...report.steps.map((s) => s.testAuc.n));
+  if (seeds < 2) {
+    out.push(`With ${seeds} seed per step there is no estimate of seed noise: treat every difference below as anecdotal, and run more seeds (the default profile uses 3).`);
+  }
+  for (const s of report.steps) {
+    const d = s.delta?.testAuc;
+    if (d === undefined) continue;
+    const pts = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}`;
+    const ci = Number.isFinite(d.lo) ? ` (95% CI ${pts(d.lo)} to ${pts(d.hi)})` : '';
+    const paper = s.paperDelta !== undefined ? `; on ImageNet the paper saw ${s.paperDelta >= 0 ? '+' : ''}${s.paperDelta.toFixed(1)} top-1` : '';
+    const verdict = d.withinNoise ? 'within seed noise' : d.diff > 0 ? 'a real gain' : 'a real loss';
+    const agrees = s.paperDelta !== undefined && !d.withinNoise && s.paperDelta !== 0 ? (Math.sign(d.diff) === Math.sign(s.paperDelta) ? ' — the same direction as the paper' : ' — the opposite of the paper') : '';
+    out.push(`${s.step} vs ${s.previous}: test AUC ${pts(d.diff)} points${ci}: ${verdict}${agrees}${paper}.`);
+  }
+  return out;
+}
