@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { formatRun, listNotebooks, NOTEBOOKS_DIR, PROJECT_ROOT, runNotebook } from './helpers/notebook-runner';
@@ -11,6 +12,12 @@ import { formatRun, listNotebooks, NOTEBOOKS_DIR, PROJECT_ROOT, runNotebook } fr
 // to test-output/notebooks/, to look at the plots.
 
 const OUT = path.join(PROJECT_ROOT, 'test-output', 'notebooks');
+// Training notebooks write runs/<profile>/...; tests start from an empty folder of their own, so
+// 03 really trains (a finished run would be loaded instead) and 04 evaluates what 03 trained.
+if (process.env.KIT_RUNS_DIR === undefined) {
+  process.env.KIT_RUNS_DIR = path.join(PROJECT_ROOT, 'test-output', 'runs');
+  fs.rmSync(process.env.KIT_RUNS_DIR, { recursive: true, force: true });
+}
 const filters = (process.env.KIT_NOTEBOOK_FILTER ?? '')
   .split(',')
   .map((f) => f.trim())
