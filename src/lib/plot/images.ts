@@ -1,11 +1,16 @@
 import { KitError } from '../util/errors';
 import { escapeHtml } from './escape';
 
-/** One grayscale image, row-major: pixel (row r, column c) is `pixels[r * width + c]`. */
+/**
+ * One image, row-major: pixel (row r, column c) is `pixels[r * width + c]` for grayscale, or the
+ * three bytes at `3 * (r * width + c)` for RGB (`channels: 3`, e.g. a Grad-CAM overlay).
+ */
 export interface GrayImage {
   pixels: Uint8Array;
   width: number;
   height: number;
+  /** 1 (grayscale, the default) or 3 (RGB). */
+  channels?: 1 | 3;
   caption?: string;
 }
 
@@ -63,10 +68,9 @@ export async function imageGridHtml(images: readonly GrayImage[], options: Image
 export async function encodeGrayPng(img: GrayImage): Promise<Buffer> {
   checkImage(img);
   const sharp = (await import('sharp')).default;
-  return sharp(img.pixels, { raw: { width: img.width, height: img.height, channels: 1 } })
-    .toColourspace('b-w')
-    .png()
-    .toBuffer();
+  const channels = img.channels ?? 1;
+  const raw = sharp(img.pixels, { raw: { width: img.width, height: img.height, channels } });
+  return (channels === 1 ? raw.toColourspace('b-w') : raw).png().toBuffer();
 }
 
 /** Throw a KitError naming the first image whose size and pixel count disagree. */
@@ -82,9 +86,10 @@ function checkImage(img: GrayImage, i?: number): void {
       fix: 'Pass width and height in pixels, e.g. { width: 224, height: 224 }.',
     });
   }
-  if (!(img.pixels instanceof Uint8Array) || img.pixels.length !== img.width * img.height) {
+  const channels = img.channels ?? 1;
+  if (!(img.pixels instanceof Uint8Array) || img.pixels.length !== img.width * img.height * channels) {
     const found = img.pixels instanceof Uint8Array ? `${img.pixels.length} bytes` : 'not a Uint8Array';
-    throw new KitError(`A ${img.width}×${img.height} grayscale image needs ${img.width * img.height} bytes, but pixels is ${found}.`, {
+    throw new KitError(`A ${img.width}×${img.height} ${channels === 1 ? 'grayscale' : 'RGB'} image needs ${img.width * img.height * channels} bytes, but pixels is ${found}.`, {
       where,
       fix: 'Pass one byte (0–255) per pixel, row by row; convert floats in [0, 1] with Math.round(v * 255).',
     });
