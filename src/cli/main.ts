@@ -16,6 +16,10 @@ import { withOverrides } from '../lib/train/recipe';
 import type { TrainProgress } from '../lib/train/trainer';
 import { formatDuration, ProgressSink } from '../lib/util/progress';
 import * as path from 'node:path';
+import { ablationHtmlPage } from '../lib/eval/html-report';
+import { evaluateRun, savePredictions } from '../lib/eval/evaluate';
+import { loadClassifier, predictFiles } from '../lib/eval/inference';
+import { writeHtml } from '../lib/plot/html';
 
 interface Command {
   summary: string;
@@ -152,14 +156,65 @@ const COMMANDS: Record<string, Command> = {
     summary: 'per step: mean ± std over seeds of val/test accuracy and AUC, deltas with 95% intervals',
     options: {
       json: { kind: 'boolean', help: 'print JSON' },
+      html: { kind: 'string', help: 'also write a standalone interactive HTML report to this file' },
     },
     run: async (positional, o) => {
       const dir = positional[0];
       if (dir === undefined) throw new KitError('report needs the ablation folder', { fix: 'e.g. npx convnext-xray report runs/smoke' });
       const report = ablationReport(path.resolve(dir));
+      if (typeof o['html'] === 'string') {
+        writeHtml(path.resolve(o['html']), ablationHtmlPage(path.resolve(dir)));
+        process.stderr.write(`wrote ${path.resolve(o['html'])}\n`);
+      }
       if (o['json'] !== true) return printReport(report);
       // The per-epoch curves are for plots; the JSON report keeps the per-step statistics.
       json({ ...report, curves: undefined });
+      return 0;
+    },
+  },
+  predict: {
+    summary: 'class probabilities for X-ray images, with exactly the training preprocessing',
+    options: {
+      checkpoint: { kind: 'string', help: 'a run folder (runs/<id>/<step>/<seed>) or its best/ folder' },
+      json: { kind: 'boolean', help: 'print JSON' },
+    },
+    run: async (files, o) => {
+      if (typeof o['checkpoint'] !== 'string') throw new KitError('predict needs --checkpoint', { fix: 'e.g. --checkpoint runs/cpu/separate-downsampling/0' });
+      if (files.length === 0) throw new KitError('predict needs at least one image file', { fix: 'e.g. npx convnext-xray predict chest.jpeg --checkpoint runs/cpu/separate-downsampling/0' });
+      await ensureBackend();
+      const clf = await loadClassifier(path.resolve(o['checkpoint']));
+      const predictions = await predictFiles(clf, files.map((f) => path.resolve(f)));
+      clf.model.dispose();
+      if (o['json'] === true) json({ checkpoint: clf.dir, input: clf.input, predictions });
+      else for (const p of predictions) print(`${p.file}: ${p.predicted}  (${Object.entries(p.probabilities).map(([c, v]) => `P(${c}) ${v.toFixed(4)}`).join(', ')})`);
+      return 0;
+    },
+  },
+  evaluate: {
+    summary: 'every test metric of a run with its bootstrap 95% interval (threshold chosen on val)',
+    options: {
+      split: { kind: 'string', help: 'test | val (default test)' },
+      sensitivity: { kind: 'number', help: 'choose the threshold for this validation sensitivity (default: Youden\'s J)' },
+      rounds: { kind: 'number', help: 'bootstrap rounds (default 1000)' },
+      save: { kind: 'boolean', help: 'write the recomputed predictions to the run\'s predictions.json' },
+      json: { kind: 'boolean', help: 'print JSON' },
+    },
+    run: async (positional, o) => {
+      const dir = positional[0];
+      if (dir === undefined) throw new KitError('evaluate needs a run folder', { fix: 'e.g. npx convnext-xray evaluate runs/cpu/separate-downsampling/0 --split test' });
+      const split = String(o['split'] ?? 'test');
+      if (split !== 'test' && split !== 'val') throw new KitError(`unknown split "${split}"`, { fix: 'use --split test or --split val' });
+      await ensureBackend();
+      const rule = typeof o['sensitivity'] === 'number' ? { rule: 'sensitivity' as const, target: o['sensitivity'] } : { rule: 'youden' as const };
+      const { evaluation, predictions } = await evaluateRun(path.resolve(dir), split, { rule, rounds: o['rounds'] as number | undefined });
+      if (o['save'] === true) savePredictions(path.resolve(dir), predictions);
+      if (o['json'] === true) {
+        json({ run: path.resolve(dir), ...evaluation, roc: undefined, reliability: undefined });
+        return 0;
+      }
+      print(`${dir}: ${split}, n = ${evaluation.n}, threshold ${evaluation.threshold.value.toFixed(4)} (${evaluation.threshold.rule.rule}, chosen on val)`);
+      print(`confusion: TP ${evaluation.confusion.tp}, FN ${evaluation.confusion.fn}, FP ${evaluation.confusion.fp}, TN ${evaluation.confusion.tn}`);
+      for (const [k, v] of Object.entries(evaluation.metrics)) print(`${k.padEnd(18)}${v.value.toFixed(4)}  [${v.lo.toFixed(4)}, ${v.hi.toFixed(4)}]`);
       return 0;
     },
   },

@@ -9,6 +9,7 @@ export * as plot from './plot';
 export * as nb from './notebook';
 export * as models from './models';
 export * as train from './train';
+export * as evaluation from './eval';
 export { getProfile, PROFILE_NAMES, PROFILES } from './config/profiles';
 export type { Profile, ProfileName } from './config/profiles';
 export { loadSettings } from './config/settings';

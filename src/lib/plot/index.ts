@@ -8,3 +8,4 @@ export { imageGridHtml, encodeGrayPng, checkGrayImages } from './images';
 export type { GrayImage, ImageGridOptions } from './images';
 export { escapeHtml, jsonForScript } from './escape';
 export { allCurvesFigure, curvesFigure, deltaFigure, stepMetricsFigure } from './training';
+export { confusionFigure, reliabilityFigure, rocFigure } from './eval';

@@ -1,0 +1,12 @@
+export { accuracy, averagePrecision, bootstrap, chooseThreshold, confusion, evaluateScores, prCurve, quantile, reliability, rocAuc, rocCurve, thresholdMetrics } from './metrics';
+export type { Confusion, Interval, MetricName, ReliabilityBin, Report, ThresholdMetrics, ThresholdRule } from './metrics';
+export { mean, std, studentTQuantile, welchInterval } from './stats';
+export { camStageFor, gradCam, overlay, splitModel, stageOutput } from './gradcam';
+export type { GradCam, GradCamOptions } from './gradcam';
+export { loadClassifier, predictFiles } from './inference';
+export type { Classifier, InputSpec, Prediction } from './inference';
+export { evaluateAblation, evaluatePredictions, evaluateRun, readPredictions, savePredictions } from './evaluate';
+export type { Evaluation, EvaluationOptions, Predictions, SplitPredictions, StepEvaluation } from './evaluate';
+export { PUBLISHED } from './published';
+export type { PublishedResult } from './published';
+export { ablationHtmlPage, testMetricRows } from './html-report';
