@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { projectRoot } from '../../src/lib/config/paths';
@@ -59,4 +60,38 @@ test('convnext-xray stages --json lists every step with params and FLOPs; --size
   assert.ok((small[0]?.gflops ?? 1) < 0.1);
   const bad = cli(['stages', '--size', '16']);
   assert.match(bad.stderr, /too small for the total stride of 32/);
+});
+
+test('train → ablate → report → evaluate → predict through the CLI, with bad input explained', () => {
+  const env = { XRAY_DATA: sharedXrays(), KIT_PROFILE: 'smoke', KIT_RUNS_DIR: tempDir() };
+  const t = cli(['train', '--step', 'resnet', '--seed', '0', '--override', 'epochs=1', '--json'], env);
+  assert.equal(t.code, 0, t.stderr);
+  const trained = JSON.parse(t.stdout) as { spec: { step: string }; test: { auc: number } };
+  assert.equal(trained.spec.step, 'resnet');
+  const a = cli(['ablate', '--steps', 'resnet,gelu', '--seeds', '1', '--override', 'epochs=1'], env);
+  assert.equal(a.code, 0, a.stderr);
+  assert.match(a.stderr, /resnet seed 0: finished before, skipped/, 'the run trained by `train` is reused');
+  const dir = path.join(env.KIT_RUNS_DIR, a.stdout.match(/ablation (\S+):/)?.[1] ?? '');
+  const html = path.join(tempDir(), 'report.html');
+  const r = cli(['report', dir, '--json', '--html', html], env);
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { steps: { step: string; delta?: { testAuc: { diff: number } } }[] };
+  assert.deepEqual(report.steps.map((s) => s.step), ['resnet', 'gelu']);
+  assert.ok(fs.statSync(html).size > 4e6, 'the HTML report carries plotly.js');
+  const e = cli(['evaluate', path.join(dir, 'gelu', '0'), '--split', 'test', '--json', '--rounds', '100'], env);
+  assert.equal(e.code, 0, e.stderr);
+  const ev = JSON.parse(e.stdout) as { metrics: Record<string, { value: number; lo: number; hi: number }>; threshold: { chosenOn: string } };
+  for (const k of ['accuracy', 'sensitivity', 'specificity', 'precision', 'f1', 'rocAuc', 'prAuc', 'ece']) assert.ok(ev.metrics[k] !== undefined, k);
+  assert.equal(ev.threshold.chosenOn, 'val');
+  const image = path.join(sharedXrays(), 'test', 'PNEUMONIA', 'person1_virus_6.jpeg');
+  const p = cli(['predict', image, '--checkpoint', path.join(dir, 'gelu', '0'), '--json'], env);
+  assert.equal(p.code, 0, p.stderr);
+  const pred = JSON.parse(p.stdout) as { predictions: { probabilities: Record<string, number> }[] };
+  assert.ok(Math.abs((pred.predictions[0]?.probabilities['PNEUMONIA'] ?? 0) + (pred.predictions[0]?.probabilities['NORMAL'] ?? 0) - 1) < 1e-5);
+  // Bad input: a non-image, a folder without a model, an unknown override, a wrong split.
+  assert.match(cli(['predict', path.join(projectRoot(), 'README.md'), '--checkpoint', path.join(dir, 'gelu', '0')], env).stderr, /cannot read image[\s\S]*README\.md/);
+  assert.match(cli(['predict', image, '--checkpoint', tempDir()], env).stderr, /no model checkpoint here/);
+  assert.match(cli(['train', '--step', 'gelu', '--override', 'epochz=1'], env).stderr, /unknown training option "epochz"/);
+  assert.match(cli(['evaluate', path.join(dir, 'gelu', '0'), '--split', 'train'], env).stderr, /unknown split "train"/);
+  assert.match(cli(['train', '--step', 'convnext-v3'], env).stderr, /unknown roadmap step "convnext-v3"/);
 });

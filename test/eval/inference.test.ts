@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { before, test } from 'node:test';
+import { selectBackend } from '../../src/lib/backend';
+import { PROFILES } from '../../src/lib/config/profiles';
+import { loadXrayData } from '../../src/lib/data/dataset';
+import { evaluatePredictions, evaluateRun, readPredictions } from '../../src/lib/eval/evaluate';
+import { ablationHtmlPage } from '../../src/lib/eval/html-report';
+import { loadClassifier, predictFiles } from '../../src/lib/eval/inference';
+import { standaloneHtml } from '../../src/lib/plot/html';
+import { runAblation } from '../../src/lib/train/ablation';
+import { KitError } from '../../src/lib/util/errors';
+import { sharedXrays, tempDir } from '../helpers/data';
+
+let runDir: string;
+let ablationDir: string;
+const profile = PROFILES.smoke;
+
+before(async () => {
+  await selectBackend({ backend: 'webgpu' });
+  const data = await loadXrayData({ profile, source: { kind: 'folder', path: sharedXrays() } });
+  const outcome = await runAblation({ profile: 'smoke', steps: ['resnet', 'separate-downsampling'], seeds: 1, overrides: { epochs: 1 }, runsDir: tempDir(), data });
+  ablationDir = outcome.dir;
+  runDir = path.join(outcome.dir, 'separate-downsampling', '0');
+});
+
+test('predict on shared images gives the same probabilities as the evaluation pipeline', async () => {
+  const data = await loadXrayData({ profile, source: { kind: 'folder', path: sharedXrays() } });
+  const { predictions } = await evaluateRun(runDir, 'test', { data, rounds: 50 });
+  const clf = await loadClassifier(runDir);
+  const files = data.test.ids.slice(0, 12).map((id) => path.join(sharedXrays(), id));
+  const predicted = await predictFiles(clf, files, 5);
+  predicted.forEach((p, i) => {
+    const pipeline = predictions.test.probs[i] as number;
+    assert.ok(Math.abs((p.probabilities['PNEUMONIA'] as number) - pipeline) < 1e-5, `${p.file}: predict ${p.probabilities['PNEUMONIA']} vs pipeline ${pipeline}`);
+    assert.ok(Math.abs((p.probabilities['NORMAL'] as number) + (p.probabilities['PNEUMONIA'] as number) - 1) < 1e-5);
+  });
+  // The saved predictions of the ablation are the same pipeline, run at training time.
+  const saved = readPredictions(runDir);
+  saved.test.probs.forEach((v, i) => assert.ok(Math.abs(v - (predictions.test.probs[i] as number)) < 1e-5));
+  clf.model.dispose();
+});
+
+test('evaluation chooses the threshold on validation and applies it unchanged to test', () => {
+  const p = readPredictions(runDir);
+  const e = evaluatePredictions(p, 'test', { rule: { rule: 'sensitivity', target: 0.9 }, rounds: 100 });
+  assert.equal(e.threshold.chosenOn, 'val');
+  const valSens = p.val.probs.filter((s, i) => p.val.labels[i] === 1 && s >= e.threshold.value).length / p.val.labels.filter((l) => l === 1).length;
+  assert.ok(valSens >= 0.9, `validation sensitivity at the chosen threshold ${valSens}`);
+  assert.equal(e.n, p.test.labels.length);
+  assert.equal(e.confusion.tp + e.confusion.fn + e.confusion.fp + e.confusion.tn, e.n);
+  for (const iv of Object.values(e.metrics)) assert.ok(!(iv.lo > iv.value + 1e-9 || iv.hi < iv.value - 1e-9));
+});
+
+test('predict refuses a non-image, a folder without a checkpoint, and a checkpoint whose metadata disagrees', async () => {
+  const clf = await loadClassifier(runDir);
+  const bad = path.join(tempDir(), 'notes.txt');
+  fs.writeFileSync(bad, 'not an x-ray');
+  await assert.rejects(predictFiles(clf, [bad]), (e: unknown) => e instanceof KitError && /notes\.txt/.test(e.message));
+  clf.model.dispose();
+  await assert.rejects(loadClassifier(tempDir()), /no model checkpoint here/);
+  // A copy of the checkpoint whose metadata claims another input size.
+  const copy = path.join(tempDir(), 'best');
+  fs.cpSync(path.join(runDir, 'best'), copy, { recursive: true });
+  const json = JSON.parse(fs.readFileSync(path.join(copy, 'model.json'), 'utf8')) as { kit: { input: { size: number; channels: number } } };
+  json.kit.input.size = 64;
+  fs.writeFileSync(path.join(copy, 'model.json'), JSON.stringify(json));
+  await assert.rejects(loadClassifier(copy), /takes 32×32 inputs but the metadata says 64 px/);
+  json.kit.input.size = 32;
+  json.kit.input.channels = 3;
+  fs.writeFileSync(path.join(copy, 'model.json'), JSON.stringify(json));
+  await assert.rejects(loadClassifier(copy), /takes 1 channel\(s\) but the metadata says 3/);
+});
+
+test('the standalone HTML report holds the ablation and evaluation plots with Plotly inlined once', () => {
+  const html = standaloneHtml(ablationHtmlPage(ablationDir, { rounds: 50 }));
+  assert.equal(html.split('window.Plotly = Plotly').length - 1, 1, 'plotly.js inlined exactly once');
+  for (const title of ['Per step, test split', 'What each step changed', 'ROC curves on test', 'Confusion matrix at threshold', 'Reliability diagram', 'Published results']) {
+    assert.ok(html.includes(title), `report contains "${title}"`);
+  }
+});
