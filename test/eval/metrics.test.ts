@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { averagePrecision, bootstrap, chooseThreshold, confusion, evaluateScores, reliability, rocAuc, rocCurve, thresholdMetrics } from '../../src/lib/eval/metrics';
+import { worstMistakes } from '../../src/lib/eval/summary';
 import { Rng } from '../../src/lib/util/rng';
 
 /** Brute-force AUC: compare every positive with every negative, ties count ½. */
@@ -113,4 +114,11 @@ test('bootstrap intervals are reproducible with a seed, contain the point estima
   const big = randomCase(1000, 3, false);
   const d = bootstrap(big.labels, big.scores, 0.5, { rounds: 300, seed: 5 });
   assert.ok(d.rocAuc.hi - d.rocAuc.lo < a.rocAuc.hi - a.rocAuc.lo);
+});
+
+test('worstMistakes(): false negatives first, most confident first, then false positives', () => {
+  const labels = [1, 1, 1, 0, 0, 0];
+  const probs = [0.9, 0.1, 0.3, 0.95, 0.6, 0.2];
+  assert.deepEqual(worstMistakes(labels, probs, 0.5, { falseNegatives: 5, falsePositives: 5 }).map((m) => [m.index, m.kind]), [[1, 'false negative'], [2, 'false negative'], [3, 'false positive'], [4, 'false positive']]);
+  assert.deepEqual(worstMistakes(labels, probs, 0.5, { falseNegatives: 1, falsePositives: 1 }).map((m) => m.index), [1, 3]);
 });

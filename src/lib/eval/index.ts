@@ -10,3 +10,4 @@ export type { Evaluation, EvaluationOptions, Predictions, SplitPredictions, Step
 export { PUBLISHED } from './published';
 export type { PublishedResult } from './published';
 export { ablationHtmlPage, testMetricRows } from './html-report';
+export { clinicalSummary, comparisonRows, worstMistakes } from './summary';
