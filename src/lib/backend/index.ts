@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { KitError, messageOf } from '../util/errors';
 import { loadSettings } from '../config/settings';
+import { installKitKernels as installKernels } from '../kernels';
 
 /**
  * Which TensorFlow.js backend runs the math, chosen once per process.
@@ -145,17 +146,9 @@ async function initBackend(name: BackendName): Promise<{ ok: true } | { ok: fals
   }
 }
 
-/** Hook for the kernels module (issue: WebGPU kernels); kept here so selection stays one call. */
-let kernelInstaller: ((backend: BackendName) => Promise<boolean>) | undefined;
-
-export function setKernelInstaller(install: (backend: BackendName) => Promise<boolean>): void {
-  kernelInstaller = install;
-}
-
 async function installKitKernels(name: BackendName, wanted: boolean | undefined): Promise<boolean> {
   const enabled = wanted ?? process.env['KIT_STOCK_KERNELS'] !== '1';
-  if (!enabled || kernelInstaller === undefined) return false;
-  return kernelInstaller(name);
+  return enabled ? installKernels(name) : false;
 }
 
 async function buildReport(name: BackendName, tried: DeviceReport['tried'], kitKernels: boolean): Promise<DeviceReport> {

@@ -1,0 +1,117 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { setLayerMath, STOCK_MATH } from '../models/layers';
+import { conv2dBackpropFilter, depthwiseBackpropFilter, depthwiseBackpropInput, directConv2d, geometryOf } from './conv-grad';
+import { FUSED_KERNELS, FUSED_MATH } from './fused';
+import type { WebGPUBackendLike } from './program';
+
+export { setPoisonOutputs } from './program';
+
+/**
+ * The kit's WebGPU kernels. Each replaces a stock tfjs-backend-webgpu kernel for the cases it
+ * handles (channels-last, no dilation, ...) and hands every other case to the stock kernel, so
+ * installing them never changes what works, only how fast. useStockKernels() puts the stock
+ * ones back (the benchmark compares both in one process).
+ */
+type KernelFunc = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | tf.TensorInfo[];
+type Replacement = (args: { inputs: tf.NamedTensorInfoMap; backend: WebGPUBackendLike; attrs: tf.NamedAttrMap }) => tf.TensorInfo | undefined;
+
+/** Below this many input channels a conv takes the direct kernel (the X-ray stems have 1). */
+export const DIRECT_CONV_MAX_IN_CHANNELS = 4;
+
+const isNHWC = (attrs: tf.NamedAttrMap): boolean => attrs['dataFormat'] === undefined || attrs['dataFormat'] === 'NHWC' || attrs['dataFormat'] === 'channelsLast';
+const noDilation = (attrs: tf.NamedAttrMap): boolean => {
+  const d = attrs['dilations'];
+  return d === undefined || d === 1 || (Array.isArray(d) && d.every((v) => v === 1));
+};
+
+const REPLACEMENTS: Record<string, Replacement> = {
+  Conv2DBackpropFilter: ({ inputs, backend, attrs }) => {
+    if (!isNHWC(attrs)) return undefined;
+    const x = inputs['x'] as tf.TensorInfo;
+    const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], attrs['filterShape'] as [number, number, number, number], attrs['strides'] as number, 1, attrs['pad'] as 'same', attrs['dimRoundingMode'] as 'floor' | undefined);
+    return conv2dBackpropFilter(backend, x, inputs['dy'] as tf.TensorInfo, geometryOf(info));
+  },
+  DepthwiseConv2dNativeBackpropFilter: ({ inputs, backend, attrs }) => {
+    const x = inputs['x'] as tf.TensorInfo;
+    const filterShape = attrs['filterShape'] as [number, number, number, number];
+    if (!noDilation(attrs) || filterShape[3] !== 1) return undefined;
+    const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, attrs['strides'] as number, 1, attrs['pad'] as 'same', attrs['dimRoundingMode'] as 'floor' | undefined, true);
+    return depthwiseBackpropFilter(backend, x, inputs['dy'] as tf.TensorInfo, geometryOf(info));
+  },
+  DepthwiseConv2dNativeBackpropInput: ({ inputs, backend, attrs }) => {
+    const filter = inputs['filter'] as tf.TensorInfo;
+    if (!noDilation(attrs) || filter.shape[3] !== 1) return undefined;
+    const info = tf.backend_util.computeConv2DInfo(attrs['inputShape'] as [number, number, number, number], filter.shape as [number, number, number, number], attrs['strides'] as number, 1, attrs['pad'] as 'same', attrs['dimRoundingMode'] as 'floor' | undefined, true);
+    return depthwiseBackpropInput(backend, inputs['dy'] as tf.TensorInfo, filter, geometryOf(info));
+  },
+  Conv2D: ({ inputs, backend, attrs }) => directConvOrUndefined(inputs, backend, attrs, 'linear'),
+  FusedConv2D: ({ inputs, backend, attrs }) => {
+    const activation = (attrs['activation'] as string | undefined) ?? 'linear';
+    if (inputs['preluActivationWeights'] !== undefined || (activation !== 'linear' && activation !== 'relu')) return undefined;
+    return directConvOrUndefined(inputs, backend, attrs, activation);
+  },
+};
+
+function directConvOrUndefined(inputs: tf.NamedTensorInfoMap, backend: WebGPUBackendLike, attrs: tf.NamedAttrMap, activation: 'linear' | 'relu'): tf.TensorInfo | undefined {
+  const x = inputs['x'] as tf.TensorInfo;
+  const filter = inputs['filter'] as tf.TensorInfo;
+  if (!isNHWC(attrs) || !noDilation(attrs) || (x.shape[3] ?? 0) > DIRECT_CONV_MAX_IN_CHANNELS) return undefined;
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], attrs['strides'] as number, 1, attrs['pad'] as 'same', attrs['dimRoundingMode'] as 'floor' | undefined);
+  const bias = inputs['bias'] as tf.TensorInfo | undefined;
+  if (bias !== undefined && bias.shape.reduce((a, b) => a * b, 1) !== info.outChannels) return undefined;
+  return directConv2d(backend, x, filter, geometryOf(info), bias, activation === 'relu');
+}
+
+/** Stock kernels that were replaced, to put back. */
+const stock = new Map<string, tf.KernelConfig>();
+let fusedRegistered = false;
+
+/**
+ * Backend flags, set by measurement on lavapipe (see the README's benchmark note): the implicit-
+ * GEMM program for Conv2DBackpropInput instead of the naive one.
+ */
+const FLAGS: Record<string, boolean> = { WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE: false };
+const stockFlags = new Map<string, boolean>();
+
+/** Install the kit's kernels on the webgpu backend; returns true when installed. */
+export async function installKitKernels(backendName: string): Promise<boolean> {
+  if (backendName !== 'webgpu') return false;
+  if (!fusedRegistered) {
+    for (const k of FUSED_KERNELS) tf.registerKernel(k);
+    fusedRegistered = true;
+  }
+  for (const [name, replacement] of Object.entries(REPLACEMENTS)) {
+    if (stock.has(name)) continue;
+    const original = tf.getKernel(name, 'webgpu');
+    if (original === undefined) continue;
+    stock.set(name, original);
+    tf.unregisterKernel(name, 'webgpu');
+    const fallback = original.kernelFunc as unknown as KernelFunc;
+    tf.registerKernel({
+      kernelName: name,
+      backendName: 'webgpu',
+      kernelFunc: ((args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) =>
+        replacement({ inputs: args.inputs, backend: args.backend as WebGPUBackendLike, attrs: args.attrs ?? {} }) ?? fallback(args)) as unknown as tf.KernelFunc,
+    });
+  }
+  for (const [flag, value] of Object.entries(FLAGS)) {
+    if (!stockFlags.has(flag)) stockFlags.set(flag, tf.env().getBool(flag));
+    tf.env().set(flag, value);
+  }
+  setLayerMath(FUSED_MATH);
+  return true;
+}
+
+/** Put the stock kernels, flags and layer math back (for comparisons); installKitKernels() undoes it. */
+export function useStockKernels(): void {
+  for (const [name, config] of stock) {
+    tf.unregisterKernel(name, 'webgpu');
+    tf.registerKernel(config);
+  }
+  stock.clear();
+  for (const [flag, value] of stockFlags) tf.env().set(flag, value);
+  setLayerMath(STOCK_MATH);
+}
+
+/** Names of the stock kernels the kit replaces, and of its own fused kernels. */
+export const KIT_KERNEL_NAMES = { replaced: Object.keys(REPLACEMENTS), fused: FUSED_KERNELS.map((k) => k.kernelName), flags: Object.keys(FLAGS) };
