@@ -20,6 +20,7 @@ import { ablationHtmlPage } from '../lib/eval/html-report';
 import { evaluateRun, savePredictions } from '../lib/eval/evaluate';
 import { loadClassifier, predictFiles } from '../lib/eval/inference';
 import { writeHtml } from '../lib/plot/html';
+import { runBench } from '../lib/bench/bench';
 
 interface Command {
   summary: string;
@@ -215,6 +216,50 @@ const COMMANDS: Record<string, Command> = {
       print(`${dir}: ${split}, n = ${evaluation.n}, threshold ${evaluation.threshold.value.toFixed(4)} (${evaluation.threshold.rule.rule}, chosen on val)`);
       print(`confusion: TP ${evaluation.confusion.tp}, FN ${evaluation.confusion.fn}, FP ${evaluation.confusion.fp}, TN ${evaluation.confusion.tn}`);
       for (const [k, v] of Object.entries(evaluation.metrics)) print(`${k.padEnd(18)}${v.value.toFixed(4)}  [${v.lo.toFixed(4)}, ${v.hi.toFixed(4)}]`);
+      return 0;
+    },
+  },
+  bench: {
+    summary: 'train and forward img/s per roadmap step on generated batches, kit kernels vs stock',
+    options: {
+      backend: { kind: 'string', help: 'auto | tensorflow | webgpu | cpu (default: KIT_BACKEND or auto)' },
+      size: { kind: 'number', help: 'input size in pixels (default 64)' },
+      batch: { kind: 'number', help: 'batch size (default 64)' },
+      scale: { kind: 'string', help: 'paper | femto | atto | smoke (default atto)' },
+      steps: { kind: 'string', help: 'comma-separated roadmap steps (default: all)' },
+      stock: { kind: 'boolean', help: 'also measure the stock tfjs kernels, in the same run' },
+      'profile-kernels': { kind: 'boolean', help: 'time every kernel of one training step' },
+      iterations: { kind: 'number', help: 'timed steps per measurement (median; default 5)' },
+      json: { kind: 'boolean', help: 'print JSON' },
+    },
+    run: async (_, o) => {
+      await ensureBackend({ backend: o['backend'] as never });
+      const scale = getScale(String(o['scale'] ?? 'atto')).name as ScaleName;
+      const result = await runBench({
+        size: (o['size'] as number | undefined) ?? 64,
+        batch: (o['batch'] as number | undefined) ?? 64,
+        scale,
+        steps: o['steps'] === undefined ? undefined : String(o['steps']).split(',').map((x) => x.trim()).filter((x) => x !== ''),
+        stock: o['stock'] === true,
+        profileKernels: o['profile-kernels'] === true,
+        iterations: o['iterations'] as number | undefined,
+        onProgress: terminalProgress(),
+      });
+      if (o['json'] === true) {
+        json(result);
+        return 0;
+      }
+      print(`backend ${result.backend}${result.adapter !== undefined ? ` (${result.adapter})` : ''}, ${result.size} px, batch ${result.batch}, scale ${result.scale}`);
+      print(`${'step'.padEnd(22)}${'train img/s'.padStart(13)}${'forward img/s'.padStart(15)}${result.rows[0]?.stock ? `${'stock train'.padStart(13)}${'stock fwd'.padStart(11)}${'train ×'.padStart(9)}${'fwd ×'.padStart(8)}` : ''}`);
+      for (const r of result.rows) {
+        const stock = r.stock !== undefined && r.speedup !== undefined ? `${r.stock.trainImgPerSec.toFixed(1).padStart(13)}${r.stock.forwardImgPerSec.toFixed(1).padStart(11)}${r.speedup.train.toFixed(2).padStart(9)}${r.speedup.forward.toFixed(2).padStart(8)}` : '';
+        print(`${r.step.padEnd(22)}${r.kit.trainImgPerSec.toFixed(1).padStart(13)}${r.kit.forwardImgPerSec.toFixed(1).padStart(15)}${stock}`);
+      }
+      for (const r of result.rows) {
+        if (r.kernels === undefined) continue;
+        print(`\n${r.step}: time per kernel in one training step (${r.timestampQueries === true ? 'GPU timestamp queries' : 'host timings'})`);
+        for (const k of r.kernels.slice(0, 12)) print(`  ${k.name.padEnd(40)}${k.ms.toFixed(2).padStart(10)} ms  ×${k.calls}`);
+      }
       return 0;
     },
   },

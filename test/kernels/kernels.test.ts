@@ -5,6 +5,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { selectBackend } from '../../src/lib/backend';
 import { installKitKernels, setPoisonOutputs, useStockKernels } from '../../src/lib/kernels';
 import { layerMath, STOCK_MATH } from '../../src/lib/models/layers';
+import { AdamW } from '../../src/lib/train/adamw';
 import { randomArray, relError } from '../helpers/reference';
 
 /**
@@ -141,4 +142,31 @@ test('installing and removing the kit kernels switches the layer math and restor
   assert.equal(layerMath(), STOCK_MATH);
   assert.notEqual(tf.getKernel('Conv2DBackpropFilter', 'webgpu')?.kernelFunc, kitFunc);
   assert.equal(await installKitKernels('cpu'), false, 'only the webgpu backend gets kit kernels');
+});
+
+test('fused AdamW (KitAdamW) gives the same parameters and moments as the op-by-op AdamW over several steps', async () => {
+  const shapes = [[3, 3, 5, 7], [7], [1]];
+  const init = shapes.map((s, i) => seeded(s, 20 + i));
+  const gradsAt = (step: number): Input[] => shapes.map((s, i) => seeded(s, 100 + 10 * step + i));
+  const runWith = async (fused: boolean): Promise<Float32Array[]> => {
+    if (fused) await installKitKernels('webgpu');
+    else useStockKernels();
+    if (fused) setPoisonOutputs(true);
+    const vars = init.map((f, i) => tf.variable(f(), true, `adamw_${fused}_${i}_${Math.random()}`));
+    const opt = new AdamW(vars, { weightDecay: 0.05 });
+    for (let step = 0; step < 4; step++) {
+      const g = gradsAt(step).map((f) => f());
+      opt.apply(Object.fromEntries(vars.map((v, i) => [v.name, g[i] as tf.Tensor])), 1e-2 * (step + 1));
+      tf.dispose(g);
+    }
+    setPoisonOutputs(false);
+    const state = await opt.getState();
+    const out = [...(await Promise.all(vars.map(async (v) => (await v.data()) as Float32Array))), ...state.m, ...state.v];
+    opt.dispose();
+    tf.dispose(vars);
+    return out;
+  };
+  const stock = await runWith(false);
+  const fused = await runWith(true);
+  stock.forEach((s, i) => assert.ok(relError(fused[i] as Float32Array, s) <= TOL, `tensor ${i}: ${relError(fused[i] as Float32Array, s)}`));
 });

@@ -226,3 +226,37 @@ export const FUSED_MATH: LayerMath = {
   layerNorm: (x, gamma, beta, eps) => (tf.getBackend() === 'webgpu' ? layerNormOp(eps)(x, gamma, beta) : STOCK_MATH.layerNorm(x, gamma, beta, eps)),
   gelu: (x) => (tf.getBackend() === 'webgpu' ? geluOp(x) : STOCK_MATH.gelu(x)),
 };
+
+// --- AdamW -----------------------------------------------------------------------------------
+
+/**
+ * One AdamW update of one variable in three dispatches (new p, new m, new v, each computed from
+ * p, g, m, v) instead of the ~12 element-wise kernels of the op-by-op version: a training step of
+ * a 70-variable network drops from ~840 optimizer dispatches to ~210.
+ */
+const ADAMW_CODE = `
+fn main(index : i32) {
+  if (index >= uniforms.threads) { return; }
+  let g = grad[index];
+  let m = uniforms.beta1 * moment1[index] + (1.0 - uniforms.beta1) * g;
+  let v = uniforms.beta2 * moment2[index] + (1.0 - uniforms.beta2) * g * g;
+  if (uniforms.which == 1) { result[index] = m; return; }
+  if (uniforms.which == 2) { result[index] = v; return; }
+  let update = (m / uniforms.bc1) / (sqrt(v / uniforms.bc2) + uniforms.eps);
+  result[index] = param[index] * uniforms.decay - uniforms.lr * update;
+}`;
+
+FUSED_KERNELS.push({
+  kernelName: 'KitAdamW',
+  backendName: 'webgpu',
+  kernelFunc: ({ inputs, backend, attrs }: Args) => {
+    const p = inputs['param'] as tf.TensorInfo;
+    const size = p.shape.reduce((a, b) => a * b, 1);
+    const a = attrs ?? {};
+    const program = flatProgram('kitAdamW', ['param', 'grad', 'moment1', 'moment2'], p.shape, size, 'which : i32, lr : f32, beta1 : f32, beta2 : f32, eps : f32, decay : f32, bc1 : f32, bc2 : f32,', ADAMW_CODE);
+    const f = (k: string): { type: 'float32'; data: number[] } => ({ type: 'float32', data: [a[k] as number] });
+    return run(backend as WebGPUBackendLike, program, [p, inputs['grad'] as tf.TensorInfo, inputs['moment1'] as tf.TensorInfo, inputs['moment2'] as tf.TensorInfo], [
+      { type: 'int32', data: [a['which'] as number] }, f('lr'), f('beta1'), f('beta2'), f('eps'), f('decay'), f('bc1'), f('bc2'), { type: 'int32', data: [size] },
+    ]);
+  },
+});

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { setLayerMath, STOCK_MATH } from '../models/layers';
-import { conv2dBackpropFilter, depthwiseBackpropFilter, depthwiseBackpropInput, directConv2d, geometryOf } from './conv-grad';
+import { conv2dBackpropFilter, depthwiseBackpropFilter, depthwiseBackpropInput, directConv2d, geometryOf, setReductionParallelism } from './conv-grad';
 import { FUSED_KERNELS, FUSED_MATH } from './fused';
 import type { WebGPUBackendLike } from './program';
 
@@ -15,8 +15,13 @@ export { setPoisonOutputs } from './program';
 type KernelFunc = (args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | tf.TensorInfo[];
 type Replacement = (args: { inputs: tf.NamedTensorInfoMap; backend: WebGPUBackendLike; attrs: tf.NamedAttrMap }) => tf.TensorInfo | undefined;
 
-/** Below this many input channels a conv takes the direct kernel (the X-ray stems have 1). */
-export const DIRECT_CONV_MAX_IN_CHANNELS = 4;
+/**
+ * Up to this many input channels a conv takes the direct kernel (the X-ray stems have 1). On
+ * lavapipe the direct kernel beat the stock one up to 16 channels (3×3 conv, batch 32 at 8×8:
+ * 4.3 vs 11.9 ms at 8 channels, 17.1 vs 19.9 at 16, 38.7 vs 31.3 at 32); on a GPU the stock
+ * implicit GEMM should win sooner, so hardware adapters use it from 5 channels on.
+ */
+let directConvMaxInChannels = 4;
 
 const isNHWC = (attrs: tf.NamedAttrMap): boolean => attrs['dataFormat'] === undefined || attrs['dataFormat'] === 'NHWC' || attrs['dataFormat'] === 'channelsLast';
 const noDilation = (attrs: tf.NamedAttrMap): boolean => {
@@ -55,7 +60,7 @@ const REPLACEMENTS: Record<string, Replacement> = {
 function directConvOrUndefined(inputs: tf.NamedTensorInfoMap, backend: WebGPUBackendLike, attrs: tf.NamedAttrMap, activation: 'linear' | 'relu'): tf.TensorInfo | undefined {
   const x = inputs['x'] as tf.TensorInfo;
   const filter = inputs['filter'] as tf.TensorInfo;
-  if (!isNHWC(attrs) || !noDilation(attrs) || (x.shape[3] ?? 0) > DIRECT_CONV_MAX_IN_CHANNELS) return undefined;
+  if (!isNHWC(attrs) || !noDilation(attrs) || (x.shape[3] ?? 0) > directConvMaxInChannels) return undefined;
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], attrs['strides'] as number, 1, attrs['pad'] as 'same', attrs['dimRoundingMode'] as 'floor' | undefined);
   const bias = inputs['bias'] as tf.TensorInfo | undefined;
   if (bias !== undefined && bias.shape.reduce((a, b) => a * b, 1) !== info.outChannels) return undefined;
@@ -67,11 +72,22 @@ const stock = new Map<string, tf.KernelConfig>();
 let fusedRegistered = false;
 
 /**
- * Backend flags, set by measurement on lavapipe (see the README's benchmark note): the implicit-
- * GEMM program for Conv2DBackpropInput instead of the naive one.
+ * Backend flags. WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE picks tfjs's naive Conv2DBackpropInput over
+ * its implicit-GEMM one. Measured on lavapipe (2 cores): the implicit-GEMM program made a smoke
+ * ResNet training step 1.4× slower (Conv2DBackpropInput 1.77 s vs ~0.3 s), so software adapters
+ * keep the naive one; on real GPUs the issue's H100 profile found the naive one the bottleneck,
+ * so hardware adapters use the GEMM program (not measured here: no GPU in this session).
  */
-const FLAGS: Record<string, boolean> = { WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE: false };
+function flagsFor(softwareAdapter: boolean): Record<string, boolean> {
+  return { WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE: softwareAdapter };
+}
 const stockFlags = new Map<string, boolean>();
+
+/** Whether the webgpu backend runs on a software rasterizer (lavapipe, SwiftShader). */
+function softwareAdapter(): boolean {
+  const info = (tf.backend() as unknown as { adapterInfo?: { vendor?: string; architecture?: string } }).adapterInfo;
+  return /mesa|llvmpipe|lavapipe|swiftshader|software|cpu/i.test(`${info?.vendor ?? ''} ${info?.architecture ?? ''}`);
+}
 
 /** Install the kit's kernels on the webgpu backend; returns true when installed. */
 export async function installKitKernels(backendName: string): Promise<boolean> {
@@ -94,7 +110,10 @@ export async function installKitKernels(backendName: string): Promise<boolean> {
         replacement({ inputs: args.inputs, backend: args.backend as WebGPUBackendLike, attrs: args.attrs ?? {} }) ?? fallback(args)) as unknown as tf.KernelFunc,
     });
   }
-  for (const [flag, value] of Object.entries(FLAGS)) {
+  const software = softwareAdapter();
+  directConvMaxInChannels = software ? 16 : 4;
+  setReductionParallelism(software ? 2048 : 65536);
+  for (const [flag, value] of Object.entries(flagsFor(software))) {
     if (!stockFlags.has(flag)) stockFlags.set(flag, tf.env().getBool(flag));
     tf.env().set(flag, value);
   }
@@ -110,8 +129,11 @@ export function useStockKernels(): void {
   }
   stock.clear();
   for (const [flag, value] of stockFlags) tf.env().set(flag, value);
+  // The fused kernels go too, so code that checks for them (AdamW) takes the op-by-op path.
+  if (fusedRegistered) for (const k of FUSED_KERNELS) tf.unregisterKernel(k.kernelName, k.backendName);
+  fusedRegistered = false;
   setLayerMath(STOCK_MATH);
 }
 
 /** Names of the stock kernels the kit replaces, and of its own fused kernels. */
-export const KIT_KERNEL_NAMES = { replaced: Object.keys(REPLACEMENTS), fused: FUSED_KERNELS.map((k) => k.kernelName), flags: Object.keys(FLAGS) };
+export const KIT_KERNEL_NAMES = { replaced: Object.keys(REPLACEMENTS), fused: FUSED_KERNELS.map((k) => k.kernelName), flags: Object.keys(flagsFor(true)) };

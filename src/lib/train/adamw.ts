@@ -60,6 +60,11 @@ export class AdamW {
     this.t++;
     const bc1 = 1 - this.beta1 ** this.t;
     const bc2 = 1 - this.beta2 ** this.t;
+    // On WebGPU with the kit's kernels: the same update, fused (kernels/fused.ts, KitAdamW).
+    if (tf.getBackend() === 'webgpu' && tf.getKernel('KitAdamW', 'webgpu') !== undefined) {
+      this.applyFused(grads, lr, bc1, bc2);
+      return;
+    }
     tf.tidy(() => {
       this.vars.forEach((p, i) => {
         const g = grads[p.name];
@@ -75,6 +80,23 @@ export class AdamW {
         const update = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), this.epsilon));
         p.assign(tf.sub(decayed, tf.mul(update, lr)));
       });
+    });
+  }
+
+  private applyFused(grads: tf.NamedTensorMap, lr: number, bc1: number, bc2: number): void {
+    this.vars.forEach((p, i) => {
+      const g = grads[p.name];
+      if (g === undefined) return;
+      const m = this.m[i] as tf.Variable;
+      const v = this.v[i] as tf.Variable;
+      const attrs = { lr, beta1: this.beta1, beta2: this.beta2, eps: this.epsilon, decay: this.decayOf(p) ? 1 - lr * this.weightDecay : 1, bc1, bc2 };
+      const inputs = { param: p, grad: g, moment1: m, moment2: v };
+      // The new p is computed from the old m and v, so all three are computed before any assign.
+      const [np, nm, nv] = [0, 1, 2].map((which) => tf.engine().runKernel('KitAdamW', inputs, { ...attrs, which }) as tf.Tensor);
+      p.assign(np as tf.Tensor);
+      m.assign(nm as tf.Tensor);
+      v.assign(nv as tf.Tensor);
+      tf.dispose([np as tf.Tensor, nm as tf.Tensor, nv as tf.Tensor]);
     });
   }
 
