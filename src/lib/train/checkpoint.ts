@@ -8,7 +8,8 @@ import { KitError, messageOf } from '../util/errors';
 import { replaceDirAtomic } from '../util/fs';
 import { AdamW, AdamWState } from './adamw';
 import type { TrainRecipe } from './recipe';
-import type { EpochMetrics, WeightEma } from './trainer';
+import type { WeightEma } from './ema';
+import type { EpochMetrics } from './trainer';
 
 /**
  * A training checkpoint is one folder, written atomically (built under a temporary name, then

@@ -17,6 +17,7 @@ import { KitError, messageOf } from '../util/errors';
 import { writeFileAtomic } from '../util/fs';
 import { Rng, seedFor } from '../util/rng';
 import { AdamW, clipByGlobalNorm } from './adamw';
+import { WeightEma } from './ema';
 import { loadCheckpoint, saveCheckpoint, TrainState } from './checkpoint';
 import { crossEntropy } from './loss';
 import { augmentOptions, TrainRecipe, validateRecipe } from './recipe';
@@ -299,49 +300,6 @@ export async function evaluateSet(model: tfl.LayersModel, set: ImageSet, stats: 
   return { probs, loss: lossSum / Math.max(n, 1), acc: accuracy(set.labels, probs), auc: rocAuc(set.labels, probs) };
 }
 
-/** Exponential moving average of all model weights (BatchNorm statistics included, as timm's ModelEmaV2). */
-class WeightEma {
-  private readonly shadow: tf.Variable[];
-  constructor(
-    private readonly model: tfl.LayersModel,
-    private readonly decay: number,
-  ) {
-    this.shadow = model.weights.map((w) => tf.variable(w.read().clone(), false));
-  }
-  update(): void {
-    tf.tidy(() => this.model.weights.forEach((w, i) => {
-      const s = this.shadow[i] as tf.Variable;
-      s.assign(tf.add(tf.mul(s, this.decay), tf.mul(w.read(), 1 - this.decay)));
-    }));
-  }
-  snapshot(): tf.Tensor[] {
-    return this.shadow.map((s) => s.clone());
-  }
-  async values(): Promise<Float32Array[]> {
-    return Promise.all(this.shadow.map(async (s) => (await s.data()) as Float32Array));
-  }
-  setWeights(values: tf.Tensor[] | undefined): void {
-    if (values === undefined) return;
-    this.shadow.forEach((s, i) => s.assign(values[i] as tf.Tensor));
-    tf.dispose(values);
-  }
-  /** Run fn with the averaged weights in the model, then put the live weights back. */
-  async withAverage<T>(fn: () => Promise<T>): Promise<T> {
-    const live = this.model.getWeights().map((w) => w.clone());
-    this.model.setWeights(this.shadow);
-    try {
-      return await fn();
-    } finally {
-      this.model.setWeights(live);
-      tf.dispose(live);
-    }
-  }
-  dispose(): void {
-    tf.dispose(this.shadow);
-  }
-}
-
-export type { WeightEma };
 
 async function saveBest(model: tfl.LayersModel, ema: WeightEma | undefined, dir: string, kit: Record<string, unknown>): Promise<void> {
   if (ema === undefined) return saveModel(model, dir, kit);
