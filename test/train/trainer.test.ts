@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, test } from 'node:test';
+import { memory } from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../src/lib/backend';
 import { PROFILES } from '../../src/lib/config/profiles';
 import { loadXrayData } from '../../src/lib/data/dataset';
@@ -98,4 +99,15 @@ test('bad recipe options are refused with what is valid', async () => {
   const data = squaresData(32, { train: 32, val: 16, test: 16 });
   await assert.rejects(train({ step: 'resnet', scale: 'smoke', seed: 0, data, recipe: { ...quick, batchSize: 1 } }), /batchSize = 1[\s\S]*integer ≥ 2/);
   await assert.rejects(train({ step: 'no-such-step', scale: 'smoke', seed: 0, data, recipe: quick }), /unknown roadmap step/);
+});
+
+test('train() leaves no tensors behind once its model is disposed (with EMA, with checkpoints, and when resuming)', async () => {
+  const data = squaresData(32, { train: 32, val: 16, test: 16 });
+  const dir = path.join(tempDir(), 'run');
+  for (const stopAfterEpochs of [1, undefined]) {
+    const before = memory().numTensors;
+    const r = await train({ step: 'separate-downsampling', scale: 'smoke', seed: 0, data, recipe: { ...quick, epochs: 2, ema: 0.99 }, runDir: dir, stopAfterEpochs });
+    r.model.dispose();
+    assert.equal(memory().numTensors, before, `tensors leaked (stopAfterEpochs ${stopAfterEpochs})`);
+  }
 });

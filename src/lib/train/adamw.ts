@@ -42,8 +42,8 @@ export class AdamW {
     this.weightDecay = options.weightDecay ?? 0.05;
     this.decayOf = options.decay ?? ((v) => v.rank >= 2);
     this.vars = variables;
-    this.m = variables.map((x) => tf.variable(tf.zerosLike(x), false));
-    this.v = variables.map((x) => tf.variable(tf.zerosLike(x), false));
+    this.m = variables.map((x) => ownedVariable(tf.zerosLike(x)));
+    this.v = variables.map((x) => ownedVariable(tf.zerosLike(x)));
   }
 
   get step(): number {
@@ -119,15 +119,27 @@ export class AdamW {
       throw new Error(`optimizer state is for other variables (${state.m.length} saved, ${sizes.length} here, or their sizes differ)`);
     }
     this.t = state.step;
-    this.vars.forEach((x, i) => {
-      (this.m[i] as tf.Variable).assign(tf.tensor(state.m[i] as Float32Array, x.shape));
-      (this.v[i] as tf.Variable).assign(tf.tensor(state.v[i] as Float32Array, x.shape));
-    });
+    tf.tidy(() =>
+      this.vars.forEach((x, i) => {
+        (this.m[i] as tf.Variable).assign(tf.tensor(state.m[i] as Float32Array, x.shape));
+        (this.v[i] as tf.Variable).assign(tf.tensor(state.v[i] as Float32Array, x.shape));
+      }),
+    );
   }
 
   dispose(): void {
     tf.dispose([...this.m, ...this.v]);
   }
+}
+
+/**
+ * A non-trainable variable holding `init`'s values. tf.variable keeps its own reference to the
+ * data, so the initial tensor must be disposed or it stays alive (one leaked tensor per variable).
+ */
+export function ownedVariable(init: tf.Tensor): tf.Variable {
+  const v = tf.variable(init, false);
+  init.dispose();
+  return v;
 }
 
 /**

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { ownedVariable } from './adamw';
 
 /** Exponential moving average of all model weights (BatchNorm statistics included, as timm's ModelEmaV2). */
 export class WeightEma {
@@ -8,7 +9,7 @@ export class WeightEma {
     private readonly model: tfl.LayersModel,
     private readonly decay: number,
   ) {
-    this.shadow = model.weights.map((w) => tf.variable(w.read().clone(), false));
+    this.shadow = model.weights.map((w) => ownedVariable(w.read().clone()));
   }
   update(): void {
     tf.tidy(() => this.model.weights.forEach((w, i) => {
