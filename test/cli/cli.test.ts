@@ -33,7 +33,7 @@ test('convnext-xray device --json names the backend and the adapter', () => {
 test('convnext-xray rejects an unknown command, option or profile with the valid choices', () => {
   const a = cli(['dta']);
   assert.equal(a.code, 1);
-  assert.match(a.stderr, /unknown command "dta"[\s\S]*Fix: use one of: device, data stats, stages, data download/);
+  assert.match(a.stderr, /unknown command "dta"[\s\S]*Fix: use one of: device, data stats, stages, train, ablate, report, predict, evaluate, bench, data download/);
   const b = cli(['data', 'stat']);
   assert.match(b.stderr, /unknown command "data stat"[\s\S]*data stats, data download/);
   const c = cli(['device', '--jsn']);
