@@ -44,9 +44,16 @@ export function stepMetricsFigure(report: AblationReport, split: 'test' | 'val' 
       : [bar('val accuracy %', (s) => s.valAcc), bar('val ROC-AUC × 100', (s) => s.valAuc)],
     {
       title: `Per step, ${split} split: mean ± std over seeds (n = ${Math.min(...report.steps.map((s) => s.testAuc.n))}–${Math.max(...report.steps.map((s) => s.testAuc.n))})`,
-      barmode: 'group', yaxis: { title: '%', range: [40, 100] }, xaxis: { tickangle: -35 }, legend: { orientation: 'h', y: -0.45 }, height: 440,
+      barmode: 'group', yaxis: { title: '%', range: [lowerBound(report, split), 100] }, xaxis: { tickangle: -35 }, legend: { orientation: 'h', y: -0.45 }, height: 440,
     },
   );
+}
+
+/** A y-axis floor 10 points under the lowest bar (minus its error), in steps of 10, at least 0. */
+function lowerBound(report: AblationReport, split: 'test' | 'val'): number {
+  const lows = report.steps.flatMap((s) => (split === 'test' ? [s.testAcc, s.testAuc] : [s.valAcc, s.valAuc]).map((a) => a.mean - (Number.isFinite(a.std) ? a.std : 0)));
+  const min = Math.min(...lows.filter((v) => Number.isFinite(v)));
+  return Number.isFinite(min) ? Math.max(0, Math.floor(min * 10 - 1) * 10) : 0;
 }
 
 /**
@@ -91,6 +98,6 @@ export function allCurvesFigure(report: AblationReport): Figure {
       line: { color: palette[steps.indexOf(c.step) % palette.length], width: 1.5 }, opacity: 0.8,
       hovertemplate: `${c.step} seed ${c.seed}<br>epoch %{x}: val AUC %{y:.3f}<extra></extra>`,
     })),
-    { title: 'Validation ROC-AUC per epoch, every run (one colour per step)', xaxis: { title: 'epoch' }, yaxis: { title: 'val ROC-AUC' }, height: 460 },
+    { title: 'Validation ROC-AUC per epoch, every run (one colour per step)', xaxis: { title: 'epoch', dtick: Math.max(1, ...report.curves.map((c) => c.epochs.length)) <= 20 ? 1 : undefined }, yaxis: { title: 'val ROC-AUC' }, height: 460 },
   );
 }
