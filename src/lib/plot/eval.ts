@@ -20,7 +20,7 @@ export function confusionFigure(c: Confusion, title = 'Confusion matrix (test)')
     return r.map((v) => `${v}<br>(${total === 0 ? 0 : ((100 * v) / total).toFixed(1)}% of row)`);
   });
   return figure(
-    [{ type: 'heatmap', z: rows, x: ['predicted NORMAL', 'predicted PNEUMONIA'], y: ['NORMAL', 'PNEUMONIA'], text, texttemplate: '%{text}', colorscale: 'Blues', showscale: false }],
+    [{ type: 'heatmap', z: rows, x: ['predicted NORMAL', 'predicted PNEUMONIA'], y: ['NORMAL', 'PNEUMONIA'], text, texttemplate: '%{text}', colorscale: 'Blues', reversescale: true, showscale: false }],
     { title, yaxis: { title: 'true class', autorange: 'reversed' }, height: 380, width: 520 },
   );
 }
