@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { incompleteBeta, lnGamma, mean, std, studentTCdf, studentTQuantile, welchInterval } from '../../src/lib/eval/stats';
+import { erf, incompleteBeta, lnGamma, mean, std, studentTCdf, studentTQuantile, welchInterval } from '../../src/lib/eval/stats';
 
 test('Student t quantiles match published tables', () => {
   // t(0.975) for df 1, 2, 4, 10, 30 and the normal limit.
@@ -26,4 +26,9 @@ test('welchInterval(): hand-computed case and degenerate inputs', () => {
   assert.ok(Number.isNaN(welchInterval([1], [2, 3]).lo), 'one seed: no interval');
   assert.equal(mean([1, 2, 3]), 2);
   assert.equal(std([2, 4, 4, 4, 5, 5, 7, 9]), Math.sqrt(32 / 7));
+});
+
+test('erf() matches published values to 1e-14 (the float64 reference of the GELU tests)', () => {
+  const table: [number, number][] = [[0.5, 0.5204998778130465], [1, 0.8427007929497149], [2, 0.9953222650189527], [3.5, 0.9999992569016276], [-1, -0.8427007929497149]];
+  for (const [x, v] of table) assert.ok(Math.abs(erf(x) - v) < 1e-14, `erf(${x}) = ${erf(x)}`);
 });

@@ -1,26 +1,7 @@
 /** Float64 references for numeric tests (plain JavaScript numbers are float64). */
+import { erf as erf64 } from '../../src/lib/eval/stats';
 
-/** erf(x) to ~1e-15: Taylor series near 0, continued fraction for erfc in the tails. */
-export function erf64(x: number): number {
-  const ax = Math.abs(x);
-  if (ax < 3) {
-    // erf(x) = 2/√π Σ (-1)^n x^(2n+1) / (n! (2n+1))
-    let sum = 0;
-    let term = ax;
-    for (let n = 0; n < 200; n++) {
-      const add = term / (2 * n + 1);
-      sum += add;
-      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
-      term *= (-ax * ax) / (n + 1);
-    }
-    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  // erfc(x) = exp(-x²)/√π · 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...)))) (Lentz-free, evaluated backwards)
-  let f = ax;
-  for (let k = 60; k >= 1; k--) f = ax + k / 2 / f;
-  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
-  return Math.sign(x) * (1 - erfc);
-}
+export { erf64 };
 
 export function gelu64(x: number): number {
   return 0.5 * x * (1 + erf64(x / Math.SQRT2));

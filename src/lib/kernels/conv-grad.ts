@@ -68,6 +68,18 @@ function geometryValues(g: ConvGeometry): number[] {
 }
 
 /**
+ * Every program here computes 4 channels per thread; the last group of a channel count that is
+ * not a multiple of 4 is partial, so only its first `count` lanes are written.
+ */
+const STORE_LANES = `
+fn storeLanes(base : i32, v : vec4<f32>, count : i32) {
+  result[base] = v.x;
+  if (count > 1) { result[base + 1] = v.y; }
+  if (count > 2) { result[base + 2] = v.z; }
+  if (count > 3) { result[base + 3] = v.w; }
+}`;
+
+/**
  * Pass 1 of Conv2DBackpropFilter (NHWC x, dy). Output: partial[chunk][m][n], m = (kh, kw, ci).
  * Thread t: n4 = t % nGroups (4 output channels), m = (t / nGroups) % M, chunk = t / (nGroups · M).
  * A chunk is a range of output rows (b, oy); within a row only the ox whose input column is inside
@@ -112,12 +124,8 @@ fn main(index : i32) {
       di = di + O;
     }
   }
-  let out = (chunk * M + m) * O + n0;
-  result[out] = acc.x;
-  if (n0 + 1 < O) { result[out + 1] = acc.y; }
-  if (n0 + 2 < O) { result[out + 2] = acc.z; }
-  if (n0 + 3 < O) { result[out + 3] = acc.w; }
-}`;
+  storeLanes((chunk * M + m) * O + n0, acc, O - n0);
+}${STORE_LANES}`;
 
 /** Pass 2: out[i] = Σ_c partial[c · size + i]. */
 const SUM_CHUNKS_CODE = `
@@ -206,12 +214,8 @@ fn main(index : i32) {
       di = di + C;
     }
   }
-  let out = (chunk * M + m) * C + c0;
-  result[out] = acc.x;
-  if (c0 + 1 < C) { result[out + 1] = acc.y; }
-  if (c0 + 2 < C) { result[out + 2] = acc.z; }
-  if (c0 + 3 < C) { result[out + 3] = acc.w; }
-}`;
+  storeLanes((chunk * M + m) * C + c0, acc, C - c0);
+}${STORE_LANES}`;
 
 export function depthwiseBackpropFilter(backend: WebGPUBackendLike, x: tf.TensorInfo, dy: tf.TensorInfo, g: ConvGeometry): tf.TensorInfo {
   const M = g.kH * g.kW;
@@ -267,12 +271,8 @@ fn main(index : i32) {
       acc = acc + dv * wv;
     }
   }
-  let out = ((b * uniforms.inH + iy) * uniforms.inW + ix) * C + c0;
-  result[out] = acc.x;
-  if (c0 + 1 < C) { result[out + 1] = acc.y; }
-  if (c0 + 2 < C) { result[out + 2] = acc.z; }
-  if (c0 + 3 < C) { result[out + 3] = acc.w; }
-}`;
+  storeLanes(((b * uniforms.inH + iy) * uniforms.inW + ix) * C + c0, acc, C - c0);
+}${STORE_LANES}`;
 
 export function depthwiseBackpropInput(backend: WebGPUBackendLike, dy: tf.TensorInfo, w: tf.TensorInfo, g: ConvGeometry): tf.TensorInfo {
   const threads = g.batch * g.inH * g.inW * Math.ceil(g.inC / 4);
@@ -322,12 +322,8 @@ fn main(index : i32) {
     }
   }
   BIAS_AND_ACTIVATION
-  let out = p * O + n0;
-  result[out] = acc.x;
-  if (n0 + 1 < O) { result[out + 1] = acc.y; }
-  if (n0 + 2 < O) { result[out + 2] = acc.z; }
-  if (n0 + 3 < O) { result[out + 3] = acc.w; }
-}`;
+  storeLanes(p * O + n0, acc, O - n0);
+}${STORE_LANES}`;
 
 export function directConv2d(backend: WebGPUBackendLike, x: tf.TensorInfo, w: tf.TensorInfo, g: ConvGeometry, bias: tf.TensorInfo | undefined, relu: boolean): tf.TensorInfo {
   const threads = g.batch * g.outH * g.outW * Math.ceil(g.outC / 4);
