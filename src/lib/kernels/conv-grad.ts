@@ -138,19 +138,9 @@ fn main(index : i32) {
   result[index] = acc;
 }`;
 
-/** Sum a [chunks, ...shape] partial tensor over its first axis (disposing it). */
+/** Sum a [chunks, ...shape] partial tensor over its first axis (disposing it); one chunk is a copy. */
 export function sumChunks(backend: WebGPUBackendLike, partial: tf.TensorInfo, chunks: number, shape: number[]): tf.TensorInfo {
   const size = shape.reduce((a, b) => a * b, 1);
-  if (chunks === 1) {
-    // One chunk: the partial already is the result, only its shape differs.
-    const out = run(backend, flatProgram('kitCopy', ['partial'], shape, size, '', `
-fn main(index : i32) {
-  if (index >= uniforms.threads) { return; }
-  result[index] = partial[index];
-}`), [partial], intUniforms([], size));
-    backend.disposeData(partial.dataId);
-    return out;
-  }
   const program = flatProgram('kitSumChunks', ['partial'], shape, size, 'chunks : i32,', SUM_CHUNKS_CODE);
   const out = run(backend, program, [partial], intUniforms([chunks], size));
   backend.disposeData(partial.dataId);

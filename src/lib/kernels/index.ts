@@ -135,5 +135,3 @@ export function useStockKernels(): void {
   setLayerMath(STOCK_MATH);
 }
 
-/** Names of the stock kernels the kit replaces, and of its own fused kernels. */
-export const KIT_KERNEL_NAMES = { replaced: Object.keys(REPLACEMENTS), fused: FUSED_KERNELS.map((k) => k.kernelName), flags: Object.keys(flagsFor(true)) };

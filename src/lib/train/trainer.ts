@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { augmentBatch } from '../data/augment';
-import { batchImages, batchIndices, batchLabels, normalize, PixelStats } from '../data/batches';
+import { batchCount, batchImages, batchIndices, batchLabels, normalize, PixelStats } from '../data/batches';
 import { CLASS_NAMES, ImageSet } from '../data/classes';
 import { XrayData } from '../data/dataset';
 import { accuracy, rocAuc } from '../eval/metrics';
@@ -118,7 +118,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let augmentRng = new Rng(seedFor(seed, 'augment'));
   setDropPathRng(new Rng(seedFor(seed, 'drop-path')));
 
-  const stepsPerEpoch = batchIndices(data.train.labels.length, recipe.batchSize, { shuffle: false, dropLast: true }).length;
+  const stepsPerEpoch = batchCount(data.train, recipe.batchSize, true);
   const totalSteps = stepsPerEpoch * recipe.epochs;
   const schedule = { lr: recipe.lr, minLr: recipe.minLr, warmupSteps: Math.round(recipe.warmupEpochs * stepsPerEpoch), totalSteps };
 

@@ -52,6 +52,3 @@ export function replaceDirAtomic(target: string, build: (tmpDir: string) => void
   }
 }
 
-export function sha256Hex(data: string | Uint8Array): string {
-  return crypto.createHash('sha256').update(data).digest('hex');
-}
