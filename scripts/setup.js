@@ -8,16 +8,21 @@
 //   3. build       `npm run build` when a .ts file in src/ or test/ is newer than the last build
 //   4. venv        .venv/ with the exact pins of requirements.txt (JupyterLab, nbconvert)
 //   5. kernel      the tslab kernelspecs in .venv/, started by this Node with absolute paths
-//   6. system      Vulkan loader + a Vulkan driver for the webgpu backend (warning only)
+//   6. native      the native TensorFlow backend, built from PyPI's TensorFlow wheel (scripts/native.js;
+//                  warning only: without it the kit runs on webgpu)
+//   7. system      Vulkan loader + a Vulkan driver for the webgpu backend (warning only)
 //
-// Flags: --quiet (print only warnings, errors and the work actually done). Env: KIT_PYTHON picks
-// the Python used to create the venv (default: python3, then python).
+// Flags: --quiet (print only warnings, errors and the work actually done), --native=auto|cpu|gpu|off
+// (which native build; also KIT_NATIVE or "native" in kit.config.json), --native-rebuild (download
+// and build it again). Env: KIT_PYTHON picks the Python used to create the venv (default: python3,
+// then python).
 
 const fs = require('node:fs');
 const path = require('node:path');
 const os = require('node:os');
 const crypto = require('node:crypto');
 const { spawnSync } = require('node:child_process');
+const { ensureNative, NativeError } = require('./native.js');
 
 const ROOT = path.resolve(__dirname, '..');
 const VENV = path.join(ROOT, '.venv');
@@ -382,14 +387,22 @@ function checkVulkan() {
 
 // ---------------------------------------------------------------------------------------------
 
-const USAGE = `usage: node scripts/setup.js [--quiet]
-Sets up the kit: npm packages, build, Python venv with JupyterLab, tslab kernel, Vulkan check.
-Each step is skipped when already done. Env: KIT_PYTHON=/path/to/python3 picks the venv's Python.`;
+const USAGE = `usage: node scripts/setup.js [--quiet] [--native=auto|cpu|gpu|off] [--native-rebuild]
+Sets up the kit: npm packages, build, Python venv with JupyterLab, tslab kernel, the native
+TensorFlow backend, Vulkan check. Each step is skipped when already done.
+  --native=WHICH     the native TensorFlow build: auto (gpu with an NVIDIA driver, else cpu), cpu,
+                     gpu or off (default: KIT_NATIVE, else "native" in kit.config.json, else auto)
+  --native-rebuild   download and build the native backend again
+Env: KIT_PYTHON=/path/to/python3 picks the venv's Python; KIT_NATIVE as --native.`;
 
 function main(argv = process.argv.slice(2)) {
   let quiet = false;
+  let nativeFlag;
+  let nativeRebuild = false;
   for (const arg of argv) {
     if (arg === '--quiet' || arg === '-q') quiet = true;
+    else if (arg.startsWith('--native=')) nativeFlag = arg.slice('--native='.length);
+    else if (arg === '--native-rebuild') nativeRebuild = true;
     else if (arg === '--help' || arg === '-h') {
       console.log(USAGE);
       return 0;
@@ -417,6 +430,15 @@ function main(argv = process.argv.slice(2)) {
     ['build', (opts) => ensureBuild(opts, state.installed)],
     ['python venv', (opts) => ensureVenv(opts, state.toolchain)],
     ['jupyter kernel', (opts) => ensureKernel(opts)],
+    ['native backend', (opts) => {
+      try {
+        return ensureNative({ ...opts, flag: nativeFlag, rebuild: nativeRebuild, python: venvBin('python') });
+      } catch (err) {
+        // A wrong --native / KIT_NATIVE value is the user's to fix; build failures come back as warnings.
+        if (err instanceof NativeError) throw new SetupError(err.message, err.fix);
+        throw err;
+      }
+    }],
     ['system', () => checkVulkan()],
   ];
   for (const [i, [name, fn]] of steps.entries()) {

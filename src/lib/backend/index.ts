@@ -220,7 +220,7 @@ const realLoaders: BackendLoaders = {
 
 async function loadTensorflow(): Promise<LoadResult> {
   const reasons: string[] = [];
-  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+  for (const pkg of ['tfjs-node-native', '@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     let resolved: string;
     try {
       resolved = require.resolve(`${pkg}/package.json`);
@@ -231,7 +231,7 @@ async function loadTensorflow(): Promise<LoadResult> {
     // danfojs-node's npm override maps @tensorflow/tfjs-node onto plain @tensorflow/tfjs, which
     // has no native code: that is "not installed" for our purpose.
     const realName = (require(resolved) as { name?: string }).name;
-    if (realName !== pkg) {
+    if (realName !== pkg && !(pkg === 'tfjs-node-native' && realName === '@tensorflow/tfjs-node')) {
       reasons.push(`${pkg} is an alias of ${realName ?? 'another package'}, not the native binding`);
       continue;
     }
