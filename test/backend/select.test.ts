@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BackendLoaders, LoadResult, parseBackendName, selectBackend } from '../../src/lib/backend';
+import { AUTO_RANKING, BackendLoaders, LoadResult, parseBackendName, selectBackend } from '../../src/lib/backend';
 import { KitError } from '../../src/lib/util/errors';
 
 // These tests each run in a fresh process (node --test runs files separately); within this file
@@ -22,12 +22,12 @@ test('asking for an unavailable backend is an error that names what is missing a
   });
 });
 
-test('auto selection tries tensorflow, then webgpu, then cpu, in that order, and takes the first that loads', async () => {
+test('auto selection tries tensorflow, then webgpu, then cpu, and takes the first that loads', async () => {
   const calls: string[] = [];
   const loaders: BackendLoaders = {
     tensorflow: async () => {
       calls.push('tensorflow');
-      return { ok: false, reason: 'no native binding', install: 'npm i @tensorflow/tfjs-node' };
+      return { ok: false, reason: 'no native binding', install: 'npm run setup' };
     },
     webgpu: async () => {
       calls.push('webgpu');
@@ -45,4 +45,11 @@ test('auto selection tries tensorflow, then webgpu, then cpu, in that order, and
   assert.deepEqual(report.tried.map((t) => [t.backend, t.ok]), [['tensorflow', false], ['webgpu', false], ['cpu', true]]);
   assert.match(report.tried[1]?.detail ?? '', /Dawn exploded/);
   assert.equal(report.adapter, undefined);
+});
+
+test('AUTO_RANKING orders the backends by speed: tf GPU, webgpu hardware, tf CPU, webgpu software, cpu', () => {
+  assert.deepEqual(
+    AUTO_RANKING.map((r) => `${r.backend}${r.accelerated ? '+' : ''}`),
+    ['tensorflow+', 'webgpu+', 'tensorflow', 'webgpu', 'cpu'],
+  );
 });

@@ -15,7 +15,7 @@ before(useCpu);
 const tiny: Profile = { ...PROFILES.smoke, data: { imageSize: 8, fit: 'squash', valFraction: 0.3, splitSeed: 0 } };
 
 test('resolveDataSource() maps XRAY_DATA to a folder or a .npz, and no setting to the 128 px download', () => {
-  const base = { profile: 'smoke', backend: 'auto', cacheDir: '/c', runsDir: '/r' };
+  const base = { profile: 'smoke', backend: 'auto', cacheDir: '/c', runsDir: '/r', native: 'auto' };
   assert.deepEqual(resolveDataSource({ ...base, data: '/x/chest_xray' }), { kind: 'folder', path: '/x/chest_xray' });
   assert.deepEqual(resolveDataSource({ ...base, data: '/x/p.NPZ' }), { kind: 'medmnist', path: '/x/p.NPZ' });
   assert.deepEqual(resolveDataSource({ ...base, data: undefined }), { kind: 'medmnist', path: path.join('/c', 'medmnist', 'pneumoniamnist_128.npz'), download: 128 });
@@ -60,7 +60,7 @@ test('loadXrayData() caps the splits of the smoke profile on the real data and k
 test('loadXrayData() without XRAY_DATA and without network explains the options', async () => {
   const base = await closedPortBase();
   await assert.rejects(
-    loadXrayData({ profile: tiny, source: resolveDataSource({ data: undefined, profile: 'smoke', backend: 'auto', cacheDir: tempDir(), runsDir: '' }), downloadBaseUrl: base, cacheDir: tempDir() }),
+    loadXrayData({ profile: tiny, source: resolveDataSource({ data: undefined, profile: 'smoke', backend: 'auto', cacheDir: tempDir(), runsDir: '', native: 'auto' }), downloadBaseUrl: base, cacheDir: tempDir() }),
     (err: unknown) => {
       assert.ok(err instanceof KitError);
       assert.match(err.fix, /XRAY_DATA/);

@@ -3,22 +3,32 @@ import * as tf from '@tensorflow/tfjs-core';
 import { KitError, messageOf } from '../util/errors';
 import { loadSettings } from '../config/settings';
 import { installKitKernels as installKernels } from '../kernels';
+import { describeNative, loadNative, nativeUsesGpu } from './tensorflow';
 
 /**
  * Which TensorFlow.js backend runs the math, chosen once per process.
  *
- * Preference order, best first:
- * - `tensorflow`: the native libtensorflow binding (`@tensorflow/tfjs-node-gpu`, then
- *   `@tensorflow/tfjs-node`), when installed and loadable; CUDA on an NVIDIA GPU for `-gpu`.
+ * - `tensorflow`: libtensorflow through tfjs-node's binding. `npm run setup` builds it from
+ *   PyPI's TensorFlow wheel (scripts/native.js) into the npm alias `tfjs-node-native`; a normally
+ *   installed `@tensorflow/tfjs-node(-gpu)` is taken too. CUDA when built as the gpu flavour and
+ *   a GPU is usable, else the CPU (oneDNN; the fastest way to train on a CPU).
  * - `webgpu`: Dawn (npm `webgpu`) over Vulkan: any GPU with a Vulkan driver, or the CPU through
  *   Mesa's lavapipe. The kit's own kernels (src/lib/kernels) are installed here.
  * - `cpu`: pure JavaScript. Always there, far too slow to train a convnet; fine for tests.
+ *
+ * `auto` ranks them by measured speed (README, "Backends"): tensorflow on a GPU, webgpu on a
+ * hardware adapter, tensorflow on the CPU, webgpu on a software adapter (lavapipe), cpu.
  */
 export type BackendName = 'tensorflow' | 'webgpu' | 'cpu';
 export const BACKENDS: readonly BackendName[] = ['tensorflow', 'webgpu', 'cpu'];
 
-/** What a loader found: the backend is registered with tfjs, or why it is not available. */
-export type LoadResult = { ok: true; detail: string } | { ok: false; reason: string; install: string };
+/**
+ * What a loader found: the backend is registered with tfjs (and whether it runs on an
+ * accelerator: a CUDA device for tensorflow, a hardware adapter for webgpu), or why it is not.
+ */
+export type LoadResult =
+  | { ok: true; detail: string; accelerated?: boolean; describe?: () => Promise<Pick<DeviceReport, 'adapter' | 'tensorflow'>> }
+  | { ok: false; reason: string; install: string };
 
 /** One function per backend that makes it available to tfjs (registers it) or says why not. */
 export interface BackendLoaders {
@@ -26,6 +36,15 @@ export interface BackendLoaders {
   webgpu: () => Promise<LoadResult>;
   cpu: () => Promise<LoadResult>;
 }
+
+/** The `auto` order: a backend is taken at the first rank whose condition its load result meets. */
+export const AUTO_RANKING: readonly { backend: BackendName; accelerated: boolean; label: string }[] = [
+  { backend: 'tensorflow', accelerated: true, label: 'tensorflow on a GPU' },
+  { backend: 'webgpu', accelerated: true, label: 'webgpu on a hardware adapter' },
+  { backend: 'tensorflow', accelerated: false, label: 'tensorflow on the CPU' },
+  { backend: 'webgpu', accelerated: false, label: 'webgpu on a software adapter' },
+  { backend: 'cpu', accelerated: false, label: 'pure JavaScript' },
+];
 
 export interface AdapterReport {
   vendor: string;
@@ -38,13 +57,31 @@ export interface AdapterReport {
   limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxComputeWorkgroupStorageSize: number; maxComputeInvocationsPerWorkgroup: number };
 }
 
+/** What the native backend runs on and where its library came from. */
+export interface TensorflowReport {
+  /** libtensorflow's version, as the binding reports it. */
+  version: string;
+  /** The npm package that provided the binding (`tfjs-node-native` is the kit's own build). */
+  package: string;
+  /** Whether ops run on a CUDA GPU. */
+  gpu: boolean;
+  /** TensorFlow's devices as the kit knows them: `CPU:0`, plus `GPU:0` when a GPU is in use. */
+  devices: string[];
+  /** Threads per op and ops in parallel (TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS; 0 = TensorFlow's default, one per core). */
+  threads: { intraOp: number; interOp: number };
+  /** How `npm run setup` built it (flavour, source wheel, library folder), when it did. */
+  build?: { flavour: string; requirements: string; library: string; builtAt: string };
+}
+
 /** The kit's answer to `nvidia-smi`: what will run the math. */
 export interface DeviceReport {
   backend: BackendName;
   tfjsVersion: string;
   /** Present for the webgpu backend. */
   adapter?: AdapterReport;
-  /** Whether the kit's fast kernels are installed (webgpu only). */
+  /** Present for the tensorflow backend. */
+  tensorflow?: TensorflowReport;
+  /** Whether the kit's own kernels are installed (webgpu: WGSL kernels; tensorflow: native ops). */
   kitKernels: boolean;
   /** Every backend considered, in order, and what happened. */
   tried: { backend: BackendName; ok: boolean; detail: string }[];
@@ -52,48 +89,72 @@ export interface DeviceReport {
 }
 
 export interface SelectOptions {
-  /** A backend name, or `auto` for the preference order. Default: KIT_BACKEND / config / auto. */
+  /** A backend name, or `auto` for the ranking above. Default: KIT_BACKEND / config / auto. */
   backend?: BackendName | 'auto';
   /** Injected loaders (tests); missing ones are the real loaders. */
   loaders?: Partial<BackendLoaders>;
-  /** Install the kit's WebGPU kernels (default true; KIT_STOCK_KERNELS=1 turns them off). */
+  /** Install the kit's kernels (default true; KIT_STOCK_KERNELS=1 turns them off). */
   kitKernels?: boolean;
+  /** Choose again even when a backend was already chosen (tests; switching in a notebook). */
+  reselect?: boolean;
 }
 
 let current: DeviceReport | undefined;
 
 /**
  * Pick and initialize the backend. Call once at the start of a notebook or program; later calls
- * return the same report unless a different backend is asked for.
+ * return the same report unless a different backend is asked for. Library functions that need a
+ * backend call it themselves, so calling them first is fine too.
  */
 export async function selectBackend(options: SelectOptions = {}): Promise<DeviceReport> {
   const wanted = parseBackendName(options.backend ?? loadSettings().backend);
-  if (current !== undefined && (wanted === 'auto' || wanted === current.backend)) return current;
+  if (current !== undefined && options.reselect !== true && (wanted === 'auto' || wanted === current.backend)) return current;
   const loaders: BackendLoaders = { ...realLoaders, ...options.loaders };
-  const candidates = wanted === 'auto' ? BACKENDS : [wanted];
-  const tried: DeviceReport['tried'] = [];
-  for (const name of candidates) {
-    let result: LoadResult;
-    try {
-      result = await loaders[name]();
-    } catch (err) {
-      result = { ok: false, reason: messageOf(err), install: installHint(name) };
+  const loaded = new Map<BackendName, LoadResult>();
+  const load = async (name: BackendName): Promise<LoadResult> => {
+    let result = loaded.get(name);
+    if (result === undefined) {
+      try {
+        result = await loaders[name]();
+      } catch (err) {
+        result = { ok: false, reason: messageOf(err), install: installHint(name) };
+      }
+      loaded.set(name, result);
     }
+    return result;
+  };
+  const tried: DeviceReport['tried'] = [];
+  const failed = new Set<BackendName>();
+  const ranking = wanted === 'auto' ? AUTO_RANKING : [{ backend: wanted, accelerated: false, label: wanted }];
+  if (wanted === 'auto' && nativeOff()) {
+    loaded.set('tensorflow', { ok: false, reason: 'turned off (KIT_NATIVE=off)', install: 'unset KIT_NATIVE' });
+  }
+  for (const rank of ranking) {
+    const name = rank.backend;
+    if (failed.has(name)) continue;
+    const result = await load(name);
+    if (result.ok && rank.accelerated && result.accelerated !== true) continue;
+    let reason: string;
+    let install = installHint(name);
     if (result.ok) {
       const ok = await initBackend(name);
       if (ok.ok) {
-        tried.push({ backend: name, ok: true, detail: result.detail });
+        tried.push({ backend: name, ok: true, detail: `${result.detail}${wanted === 'auto' ? ` (auto: ${rank.label})` : ''}` });
         const kitKernels = await installKitKernels(name, options.kitKernels);
-        current = await buildReport(name, tried, kitKernels);
+        current = { ...(await buildReport(name, tried, kitKernels)), ...(await result.describe?.()) };
         return current;
       }
-      result = { ok: false, reason: ok.reason, install: installHint(name) };
+      reason = ok.reason;
+    } else {
+      reason = result.reason;
+      install = result.install;
     }
-    tried.push({ backend: name, ok: false, detail: result.reason });
+    failed.add(name);
+    tried.push({ backend: name, ok: false, detail: reason });
     if (wanted !== 'auto') {
-      throw new KitError(`the "${name}" backend is not available: ${result.reason}`, {
+      throw new KitError(`the "${name}" backend is not available: ${reason}`, {
         where: 'KIT_BACKEND / selectBackend({ backend })',
-        fix: `${result.install}; or use KIT_BACKEND=auto to take the best available one`,
+        fix: `${install}; or use KIT_BACKEND=auto to take the best available one`,
       });
     }
   }
@@ -110,6 +171,11 @@ export function deviceReport(): DeviceReport {
   return current;
 }
 
+/** The report of the chosen backend, choosing one (KIT_BACKEND, else auto) if none was yet. */
+export async function ensureBackend(): Promise<DeviceReport> {
+  return current ?? selectBackend();
+}
+
 export function parseBackendName(value: string): BackendName | 'auto' {
   if (value === 'auto' || (BACKENDS as readonly string[]).includes(value)) return value as BackendName | 'auto';
   throw new KitError(`unknown backend "${value}"`, {
@@ -121,7 +187,7 @@ export function parseBackendName(value: string): BackendName | 'auto' {
 function installHint(name: BackendName): string {
   switch (name) {
     case 'tensorflow':
-      return 'install the native binding: `npm install @tensorflow/tfjs-node-gpu` (NVIDIA GPU: needs CUDA 11.2 and cuDNN 8.1 on the library path) or `npm install @tensorflow/tfjs-node` (CPU), and allow its install script (`npm install-scripts approve @tensorflow/tfjs-node`) so it can download libtensorflow';
+      return 'build the native binding from PyPI\'s TensorFlow wheel: `npm run setup` (it says what failed, if it does; `npm run setup -- --native-rebuild` starts it over; `--native=gpu` for the CUDA build)';
     case 'webgpu':
       return 'install the Vulkan loader and a driver: `sudo apt-get install libvulkan1 mesa-vulkan-drivers` (Debian 12: add `-t bookworm-backports`, Mesa 22 is too old), or the NVIDIA driver for a GPU; then `npm ci`';
     case 'cpu':
@@ -166,8 +232,13 @@ async function buildReport(name: BackendName, tried: DeviceReport['tried'], kitK
       node: process.version,
     },
   };
-  if (name === 'webgpu') report.adapter = await describeAdapter();
   return report;
+}
+
+/** Whether a WebGPU adapter is a software rasterizer (lavapipe / SwiftShader) rather than a GPU. */
+function isSoftwareAdapter(info: { vendor: string; architecture: string; device: string; description: string }): boolean {
+  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
+  return /llvmpipe|lavapipe|swiftshader|software|cpu/.test(text);
 }
 
 async function describeAdapter(): Promise<AdapterReport> {
@@ -175,13 +246,12 @@ async function describeAdapter(): Promise<AdapterReport> {
   const adapter = await gpu?.requestAdapter({ powerPreference: 'high-performance' });
   if (adapter == null) throw new KitError('the WebGPU adapter disappeared after the backend started', { fix: 'restart the kernel' });
   const info = adapter.info;
-  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
   return {
     vendor: info.vendor,
     architecture: info.architecture,
     device: info.device,
     description: info.description,
-    software: /llvmpipe|lavapipe|swiftshader|software|cpu/.test(text),
+    software: isSoftwareAdapter(info),
     features: [...adapter.features].map(String).sort(),
     limits: {
       maxBufferSize: adapter.limits.maxBufferSize,
@@ -202,6 +272,14 @@ export function formatDeviceReport(r: DeviceReport): string {
     lines.push(`max buffer   ${(a.limits.maxBufferSize / 2 ** 20).toFixed(0)} MiB`);
     lines.push(`kit kernels  ${r.kitKernels ? 'on' : 'off (stock tfjs kernels)'}`);
   }
+  if (r.tensorflow !== undefined) {
+    const t = r.tensorflow;
+    const threads = (n: number): string => (n === 0 ? 'TensorFlow default (one per core)' : String(n));
+    lines.push(`tensorflow   ${t.version} on ${t.devices.join(', ')} (${t.package})`);
+    lines.push(`threads      intra-op ${threads(t.threads.intraOp)}, inter-op ${threads(t.threads.interOp)}`);
+    if (t.build !== undefined) lines.push(`built from   ${t.build.requirements} (${t.build.flavour}), library in ${t.build.library}`);
+    lines.push(`kit kernels  ${r.kitKernels ? 'on (native ops for augmentation, BatchNorm, ReLU grad, AdamW)' : 'off (stock tfjs-node kernels)'}`);
+  }
   lines.push(`host         ${r.host.cpus} × ${r.host.cpuModel}, ${r.host.memoryGiB} GiB, Node ${r.host.node}`);
   for (const t of r.tried) lines.push(`${t.ok ? 'chosen ' : 'skipped'}      ${t.backend}: ${t.detail}`);
   return lines.join('\n');
@@ -219,35 +297,17 @@ const realLoaders: BackendLoaders = {
 };
 
 async function loadTensorflow(): Promise<LoadResult> {
-  const reasons: string[] = [];
-  for (const pkg of ['tfjs-node-native', '@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
-    let resolved: string;
-    try {
-      resolved = require.resolve(`${pkg}/package.json`);
-    } catch {
-      reasons.push(`${pkg} is not installed`);
-      continue;
-    }
-    // danfojs-node's npm override maps @tensorflow/tfjs-node onto plain @tensorflow/tfjs, which
-    // has no native code: that is "not installed" for our purpose.
-    const realName = (require(resolved) as { name?: string }).name;
-    if (realName !== pkg && !(pkg === 'tfjs-node-native' && realName === '@tensorflow/tfjs-node')) {
-      reasons.push(`${pkg} is an alias of ${realName ?? 'another package'}, not the native binding`);
-      continue;
-    }
-    try {
-      require(pkg);
-    } catch (err) {
-      reasons.push(`${pkg} is installed but does not load: ${messageOf(err).split('\n')[0] ?? ''}`);
-      continue;
-    }
-    if (tf.findBackendFactory('tensorflow') == null) {
-      reasons.push(`${pkg} loaded but registered no "tensorflow" backend (two copies of @tensorflow/tfjs-core?)`);
-      continue;
-    }
-    return { ok: true, detail: pkg };
-  }
-  return { ok: false, reason: reasons.join('; '), install: installHint('tensorflow') };
+  const r = loadNative();
+  if (!r.ok) return { ok: false, reason: r.reasons.join('; '), install: installHint('tensorflow') };
+  const gpu = nativeUsesGpu();
+  const build = r.load.build;
+  const from = build !== undefined ? `, built by setup (${build.flavour})` : '';
+  return { ok: true, detail: `${r.load.package}${from}, ${gpu ? 'CUDA GPU' : 'CPU'}`, accelerated: gpu, describe: async () => ({ tensorflow: describeNative() }) };
+}
+
+/** KIT_NATIVE=off (or "native": "off" in kit.config.json) keeps auto away from the native backend. */
+function nativeOff(): boolean {
+  return loadSettings().native === 'off';
 }
 
 async function loadWebgpu(): Promise<LoadResult> {
@@ -274,5 +334,6 @@ async function loadWebgpu(): Promise<LoadResult> {
   if (tf.findBackendFactory('webgpu') == null) {
     return { ok: false, reason: '@tensorflow/tfjs-backend-webgpu did not register (was it imported before navigator.gpu was set?)', install: 'restart the kernel and call selectBackend() before importing @tensorflow/tfjs-backend-webgpu yourself' };
   }
-  return { ok: true, detail: `Dawn on ${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`.trim() };
+  const software = isSoftwareAdapter(adapter.info);
+  return { ok: true, detail: `Dawn on ${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`.trim(), accelerated: !software, describe: async () => ({ adapter: await describeAdapter() }) };
 }

@@ -14,6 +14,7 @@ import { projectRoot, resolveFromRoot } from './paths';
  * | backend  | KIT_BACKEND   | backend    | `auto` (tensorflow → webgpu → cpu)         |
  * | cacheDir | KIT_CACHE_DIR | cacheDir   | `.cache/` in the project                   |
  * | runsDir  | KIT_RUNS_DIR  | runsDir    | `runs/` in the project                     |
+ * | native   | KIT_NATIVE    | native     | `auto`: which native TensorFlow build `npm run setup` makes (auto, cpu, gpu, off); `off` also keeps auto selection away from it |
  */
 export interface Settings {
   /** A Kaggle-layout folder or a MedMNIST .npz file; undefined = the default download. */
@@ -22,11 +23,12 @@ export interface Settings {
   backend: string;
   cacheDir: string;
   runsDir: string;
+  native: string;
 }
 
 export const CONFIG_FILE = 'kit.config.json';
 
-const KEYS = ['data', 'profile', 'backend', 'cacheDir', 'runsDir'] as const;
+const KEYS = ['data', 'profile', 'backend', 'cacheDir', 'runsDir', 'native'] as const;
 type Key = (typeof KEYS)[number];
 
 const ENV: Record<Key, string> = {
@@ -35,6 +37,7 @@ const ENV: Record<Key, string> = {
   backend: 'KIT_BACKEND',
   cacheDir: 'KIT_CACHE_DIR',
   runsDir: 'KIT_RUNS_DIR',
+  native: 'KIT_NATIVE',
 };
 
 /** Read the settings now (env and config file are read on every call, never at import). */
@@ -52,6 +55,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     backend: pick('backend') ?? 'auto',
     cacheDir: resolveFromRoot(pick('cacheDir') ?? '.cache'),
     runsDir: resolveFromRoot(pick('runsDir') ?? 'runs'),
+    native: pick('native') ?? 'auto',
   };
 }
 
