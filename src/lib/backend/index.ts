@@ -2,7 +2,7 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { KitError, messageOf } from '../util/errors';
 import { loadSettings } from '../config/settings';
-import { installKitKernels as installKernels } from '../kernels';
+import { installKitKernels as installKernels, installMissingKernels } from '../kernels';
 import { describeNative, loadNative, nativeUsesGpu } from './tensorflow';
 
 /**
@@ -213,6 +213,7 @@ async function initBackend(name: BackendName): Promise<{ ok: true } | { ok: fals
 }
 
 async function installKitKernels(name: BackendName, wanted: boolean | undefined): Promise<boolean> {
+  installMissingKernels(name);
   const enabled = wanted ?? process.env['KIT_STOCK_KERNELS'] !== '1';
   return enabled ? installKernels(name) : false;
 }

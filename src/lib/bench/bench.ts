@@ -70,7 +70,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const onProgress = options.onProgress ?? silentProgress;
   const steps = options.steps ?? [...STEP_IDS];
   const rows: BenchRow[] = [];
-  const kitAvailable = report.backend === 'webgpu';
+  const kitAvailable = report.backend === 'webgpu' || report.backend === 'tensorflow';
   for (const [i, step] of steps.entries()) {
     onProgress({ label: 'benchmark', done: i, total: steps.length, unit: 'steps', info: step });
     const config = configFor(step, { scale: options.scale, inChannels: 1, numClasses: 2 });
@@ -112,7 +112,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       useStockKernels();
       row.stock = await measure();
     }
-    if (kitAvailable) await installKitKernels('webgpu');
+    if (kitAvailable) await installKitKernels(report.backend);
     row.kit = await measure();
     if (row.stock !== undefined) row.speedup = { train: row.kit.trainImgPerSec / row.stock.trainImgPerSec, forward: row.kit.forwardImgPerSec / row.stock.forwardImgPerSec };
     if (options.profileKernels === true) {

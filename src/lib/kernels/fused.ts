@@ -223,6 +223,7 @@ function layerNormOp(eps: number): (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Ten
  * backend (a test switching to cpu, say) it falls back to the stock math.
  */
 export const FUSED_MATH: LayerMath = {
+  ...STOCK_MATH,
   layerNorm: (x, gamma, beta, eps) => (tf.getBackend() === 'webgpu' ? layerNormOp(eps)(x, gamma, beta) : STOCK_MATH.layerNorm(x, gamma, beta, eps)),
   gelu: (x) => (tf.getBackend() === 'webgpu' ? geluOp(x) : STOCK_MATH.gelu(x)),
 };

@@ -3,6 +3,7 @@ import { setLayerMath, STOCK_MATH } from '../models/layers';
 import { conv2dBackpropFilter, depthwiseBackpropFilter, depthwiseBackpropInput, directConv2d, geometryOf, setReductionParallelism } from './conv-grad';
 import { FUSED_KERNELS, FUSED_MATH } from './fused';
 import type { WebGPUBackendLike } from './program';
+import { NATIVE_GRADIENTS, NATIVE_KERNELS, NATIVE_MATH } from './tensorflow';
 
 export { setPoisonOutputs } from './program';
 
@@ -89,8 +90,34 @@ function softwareAdapter(): boolean {
   return /mesa|llvmpipe|lavapipe|swiftshader|software|cpu/i.test(`${info?.vendor ?? ''} ${info?.architecture ?? ''}`);
 }
 
-/** Install the kit's kernels on the webgpu backend; returns true when installed. */
+/** Gradients replaced on the tensorflow backend, with the stock config to put back. */
+const stockGradients = new Map<string, tf.GradConfig | undefined>();
+let nativeRegistered = false;
+
+/**
+ * Kernels a backend lacks and the kit needs (tfjs-node has no Transform, so augmentation could
+ * not run). Registered whatever KIT_STOCK_KERNELS says: without them the kit does not work.
+ */
+export function installMissingKernels(backendName: string): void {
+  if (backendName !== 'tensorflow' || nativeRegistered) return;
+  for (const k of NATIVE_KERNELS) if (tf.getKernel(k.kernelName, k.backendName) === undefined) tf.registerKernel(k);
+  nativeRegistered = true;
+}
+
+/** Install the kit's kernels on the tensorflow backend (kernels/tensorflow.ts). */
+function installNativeKernels(): boolean {
+  installMissingKernels('tensorflow');
+  for (const g of NATIVE_GRADIENTS) {
+    if (!stockGradients.has(g.kernelName)) stockGradients.set(g.kernelName, tf.getGradient(g.kernelName));
+    tf.registerGradient(g);
+  }
+  setLayerMath(NATIVE_MATH);
+  return true;
+}
+
+/** Install the kit's kernels on the webgpu or tensorflow backend; returns true when installed. */
 export async function installKitKernels(backendName: string): Promise<boolean> {
+  if (backendName === 'tensorflow') return installNativeKernels();
   if (backendName !== 'webgpu') return false;
   if (!fusedRegistered) {
     for (const k of FUSED_KERNELS) tf.registerKernel(k);
@@ -121,7 +148,7 @@ export async function installKitKernels(backendName: string): Promise<boolean> {
   return true;
 }
 
-/** Put the stock kernels, flags and layer math back (for comparisons); installKitKernels() undoes it. */
+/** Put the stock kernels, gradients, flags and layer math back (for comparisons); installKitKernels() undoes it. */
 export function useStockKernels(): void {
   for (const [name, config] of stock) {
     tf.unregisterKernel(name, 'webgpu');
@@ -132,6 +159,9 @@ export function useStockKernels(): void {
   // The fused kernels go too, so code that checks for them (AdamW) takes the op-by-op path.
   if (fusedRegistered) for (const k of FUSED_KERNELS) tf.unregisterKernel(k.kernelName, k.backendName);
   fusedRegistered = false;
+  // The tensorflow backend keeps its Transform kernel (tfjs-node has none); its gradients go back.
+  for (const [name, config] of stockGradients) if (config !== undefined) tf.registerGradient(config);
+  stockGradients.clear();
   setLayerMath(STOCK_MATH);
 }
 

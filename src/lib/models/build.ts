@@ -1,6 +1,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { BATCH_NORM_EPS, LAYER_NORM_EPS, ModelConfig } from './config';
-import { DropPath, Gelu, LayerNorm, LayerScale } from './layers';
+import { BatchNorm, DropPath, Gelu, LayerNorm, LayerScale } from './layers';
 import { PlanOp, planModel } from './plan';
 import { seedFor } from '../util/rng';
 
@@ -49,7 +49,7 @@ function applyOp(op: PlanOp, x: Sym, seedOf: SeedOf): Sym {
     }
     case 'norm':
       // PyTorch's BatchNorm momentum 0.1 is Keras's 0.9 (the weight of the old running value).
-      return (op.kind === 'batch' ? tfl.layers.batchNormalization({ name: op.name, axis: -1, momentum: 0.9, epsilon: BATCH_NORM_EPS }) : new LayerNorm({ name: op.name, epsilon: LAYER_NORM_EPS })).apply(x) as Sym;
+      return (op.kind === 'batch' ? new BatchNorm({ name: op.name, momentum: 0.9, epsilon: BATCH_NORM_EPS }) : new LayerNorm({ name: op.name, epsilon: LAYER_NORM_EPS })).apply(x) as Sym;
     case 'act':
       return (op.fn === 'relu' ? tfl.layers.reLU({ name: op.name }) : new Gelu({ name: op.name })).apply(x) as Sym;
     case 'maxpool':

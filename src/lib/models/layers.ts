@@ -25,6 +25,12 @@ export interface LayerMath {
   layerNorm: (x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number) => tf.Tensor;
   /** Exact GELU: x · Φ(x) = 0.5 · x · (1 + erf(x / √2)). */
   gelu: (x: tf.Tensor) => tf.Tensor;
+  /**
+   * BatchNorm in training: normalize with the batch's statistics over every axis but the last
+   * (NHWC: per channel over N, H, W). Returns y and the batch mean and biased variance, for the
+   * running averages. The caller disposes mean and variance.
+   */
+  batchNormTrain: (x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number) => { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D };
 }
 
 /** Reference implementations from stock ops; autodiff gives their gradients. */
@@ -36,6 +42,12 @@ export const STOCK_MATH: LayerMath = {
       return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
     }),
   gelu: (x) => tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1))),
+  // The same ops as tfjs-layers' BatchNormalization in training (moments, then batchNorm).
+  batchNormTrain: (x, gamma, beta, eps) => {
+    const axes = x.shape.slice(0, -1).map((_, i) => i);
+    const { mean, variance } = tf.moments(x, axes);
+    return { y: tf.batchNorm(x, mean, variance, beta, gamma, eps), mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+  },
 };
 
 let math: LayerMath = STOCK_MATH;
@@ -84,6 +96,64 @@ export class LayerNorm extends tfl.layers.Layer {
 
   override getConfig(): ConfigDict {
     return { ...super.getConfig(), epsilon: this.epsilon };
+  }
+}
+
+/**
+ * BatchNorm over the channel axis of NHWC tensors (Ioffe & Szegedy 2015), as ResNet uses it:
+ * in training, normalize with the batch's statistics and update running averages
+ * (running ← momentum · running + (1 − momentum) · batch; Keras's momentum 0.9 is PyTorch's 0.1);
+ * at inference, normalize with the running averages. The same weights (gamma, beta,
+ * moving_mean, moving_variance) and numbers as tfjs-layers' BatchNormalization, but the training
+ * math goes through layerMath(), so the native backend runs it as two fused TensorFlow ops.
+ */
+export class BatchNorm extends tfl.layers.Layer {
+  static className = 'KitBatchNorm';
+  readonly momentum: number;
+  readonly epsilon: number;
+  private gamma?: tfl.LayerVariable;
+  private beta?: tfl.LayerVariable;
+  private movingMean?: tfl.LayerVariable;
+  private movingVariance?: tfl.LayerVariable;
+
+  constructor(args: { momentum: number; epsilon: number; name?: string; trainable?: boolean }) {
+    super(args);
+    this.momentum = args.momentum;
+    this.epsilon = args.epsilon;
+  }
+
+  override build(inputShape: tfl.Shape | tfl.Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    const channels = shape[shape.length - 1];
+    if (channels == null) throw new Error(`${this.name}: the channel axis must be known`);
+    this.gamma = this.addWeight('gamma', [channels], 'float32', tfl.initializers.ones());
+    this.beta = this.addWeight('beta', [channels], 'float32', tfl.initializers.zeros());
+    this.movingMean = this.addWeight('moving_mean', [channels], 'float32', tfl.initializers.zeros(), undefined, false);
+    this.movingVariance = this.addWeight('moving_variance', [channels], 'float32', tfl.initializers.ones(), undefined, false);
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
+    return tf.tidy(() => {
+      const x = one(inputs);
+      const gamma = (this.gamma as tfl.LayerVariable).read() as tf.Tensor1D;
+      const beta = (this.beta as tfl.LayerVariable).read() as tf.Tensor1D;
+      const movingMean = this.movingMean as tfl.LayerVariable;
+      const movingVariance = this.movingVariance as tfl.LayerVariable;
+      if (kwargs['training'] !== true) return tf.batchNorm(x, movingMean.read(), movingVariance.read(), beta, gamma, this.epsilon);
+      const { y, mean, variance } = math.batchNormTrain(x, gamma, beta, this.epsilon);
+      const decay = 1 - this.momentum;
+      for (const [running, batch] of [[movingMean, mean], [movingVariance, variance]] as const) {
+        const old = running.read();
+        running.write(tf.sub(old, tf.mul(tf.sub(old, batch), decay)));
+      }
+      tf.dispose([mean, variance]);
+      return y;
+    });
+  }
+
+  override getConfig(): ConfigDict {
+    return { ...super.getConfig(), momentum: this.momentum, epsilon: this.epsilon };
   }
 }
 
@@ -172,4 +242,4 @@ export function getDropPathRng(): Rng {
   return dropPathRng;
 }
 
-for (const cls of [LayerNorm, Gelu, LayerScale, DropPath]) tf.serialization.registerClass(cls);
+for (const cls of [BatchNorm, LayerNorm, Gelu, LayerScale, DropPath]) tf.serialization.registerClass(cls);

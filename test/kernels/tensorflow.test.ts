@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { selectBackend } from '../../src/lib/backend';
+import { loadNative } from '../../src/lib/backend/tensorflow';
+import { augmentBatch, drawAugment, XRAY_AUGMENT } from '../../src/lib/data/augment';
+import { installKitKernels, useStockKernels } from '../../src/lib/kernels';
+import { BatchNorm, layerMath } from '../../src/lib/models/layers';
+import { Rng } from '../../src/lib/util/rng';
+import { randomArray, relError } from '../helpers/reference';
+
+/**
+ * The kit's kernels for the native tensorflow backend (src/lib/kernels/tensorflow.ts) against
+ * the pure-JS cpu backend: the same function, run on both, must agree to float tolerance.
+ * Skipped only where `npm run setup` could not build the native backend (it says why).
+ */
+const native = loadNative();
+const skip = native.ok ? false : `the native backend is not built here: ${native.reasons.join('; ')}`;
+const TOL = 1e-4;
+
+before(async () => {
+  if (native.ok) await selectBackend({ backend: 'tensorflow' });
+});
+
+/**
+ * fn's outputs on the tensorflow backend (kit kernels on) and on the cpu backend; cpuFn, when
+ * given, is what runs on the cpu backend instead (the same math, computed another way).
+ */
+async function bothWays(fn: () => tf.Tensor[], cpuFn = fn): Promise<{ native: Float32Array[]; cpu: Float32Array[] }> {
+  const read = async (f: () => tf.Tensor[]): Promise<Float32Array[]> => {
+    const out = f();
+    const values = await Promise.all(out.map(async (t) => Float32Array.from(await t.data())));
+    tf.dispose(out);
+    return values;
+  };
+  await tf.setBackend('tensorflow');
+  await installKitKernels('tensorflow');
+  const nativeOut = await read(fn);
+  await tf.setBackend('cpu');
+  const cpu = await read(cpuFn);
+  await tf.setBackend('tensorflow');
+  return { native: nativeOut, cpu };
+}
+
+function assertClose(name: string, r: { native: Float32Array[]; cpu: Float32Array[] }, tol = TOL): void {
+  r.native.forEach((v, i) => {
+    const err = relError(v, r.cpu[i] as Float32Array);
+    assert.ok(err <= tol, `${name}: output ${i} differs from the cpu backend by ${err.toExponential(2)} (tolerance ${tol})`);
+  });
+}
+
+const host = (shape: number[], seed: number, scale = 1, offset = 0): (() => tf.Tensor) => {
+  const values = Float32Array.from(randomArray(shape.reduce((a, b) => a * b, 1), seed, scale), (v) => v + offset);
+  return () => tf.tensor(values, shape);
+};
+
+/**
+ * tf.image.transform on a batch, and on the cpu backend image by image: tfjs-backend-cpu 4.22's
+ * Transform returns after the first image of a batch (the rest stay at the fill value), so the
+ * reference is built one image at a time.
+ */
+function transformBoth(image: () => tf.Tensor, transforms: number[][], ...rest: [string, string, number, [number, number]?]): [() => tf.Tensor[], () => tf.Tensor[]] {
+  const [interpolation, fillMode, fillValue, outputShape] = rest as ['bilinear', 'constant', number, [number, number] | undefined];
+  const one = (x: tf.Tensor, t: number[][]): tf.Tensor => tf.image.transform(x as tf.Tensor4D, tf.tensor2d(t.flat(), [t.length, 8]), interpolation, fillMode, fillValue, outputShape);
+  const batched = (): tf.Tensor[] => [one(image(), transforms)];
+  const perImage = (): tf.Tensor[] => {
+    const x = image();
+    return [tf.concat(transforms.map((t, i) => one(tf.slice(x, [i, 0, 0, 0], [1, -1, -1, -1]), [t])), 0)];
+  };
+  return [batched, perImage];
+}
+
+test('Transform (tf.image.transform) runs as ImageProjectiveTransformV3 and matches tfjs for every interpolation and fill mode', { skip }, async () => {
+  const image = host([3, 17, 13, 2], 1, 0.5, 0.5);
+  const rng = new Rng(7);
+  const transforms = Array.from({ length: 3 }, () => drawAugment({ ...XRAY_AUGMENT, rotateDeg: 25, translate: 0.2 }, 17, 13, rng).transform);
+  for (const interpolation of ['bilinear', 'nearest'] as const) {
+    for (const fillMode of ['constant', 'reflect', 'wrap', 'nearest'] as const) {
+      const r = await bothWays(...transformBoth(image, transforms, interpolation, fillMode, 0.25));
+      assertClose(`transform ${interpolation}/${fillMode}`, r);
+    }
+  }
+  // Another output size than the input's.
+  const r = await bothWays(...transformBoth(image, transforms, 'bilinear', 'constant', 0, [9, 21]));
+  assert.equal(r.native[0]?.length, 3 * 9 * 21 * 2);
+  assertClose('transform to 9×21', r);
+});
+
+test('augmentBatch() works on the tensorflow backend: every image is transformed, none left blank', { skip }, async () => {
+  const x = host([4, 32, 32, 1], 3, 0.5, 0.5);
+  await tf.setBackend('tensorflow');
+  const out = augmentBatch(x() as tf.Tensor4D, XRAY_AUGMENT, new Rng(11));
+  const perImageMean = await tf.mean(out, [1, 2, 3]).data();
+  out.dispose();
+  assert.equal(perImageMean.length, 4);
+  for (const m of perImageMean) assert.ok(m > 0.2 && m < 0.8, `an augmented image has mean ${m}`);
+});
+
+test("ReLU's gradient (native ReluGrad) equals tfjs's, zero at x = 0", { skip }, async () => {
+  const xs = Float32Array.from(randomArray(4 * 5 * 6 * 3, 5, 1));
+  xs[0] = 0;
+  const w = host([4, 5, 6, 3], 6);
+  const r = await bothWays(() => {
+    const x = tf.tensor(xs, [4, 5, 6, 3]);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.relu(t), w())))(x);
+    return [g];
+  });
+  assertClose('relu grad', r);
+  assert.equal(Math.abs(r.native[0]?.[0] ?? NaN), 0);
+});
+
+test('BatchNorm in training (FusedBatchNormV3 / GradV3): output, batch statistics and all three gradients match the stock ops', { skip }, async () => {
+  for (const shape of [
+    [8, 5, 7, 3],
+    [3, 2, 1, 16],
+    [1, 9, 9, 4],
+  ]) {
+    const x = host(shape, 9, 2, 0.3);
+    const c = shape[3] as number;
+    const gamma = host([c], 10, 0.5, 1);
+    const beta = host([c], 11, 0.5);
+    const dy = host(shape, 12);
+    const r = await bothWays(() => {
+      const [xs, gs, bs] = [x(), gamma() as tf.Tensor1D, beta() as tf.Tensor1D];
+      let mean: tf.Tensor | undefined;
+      let variance: tf.Tensor | undefined;
+      const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor => {
+        const out = layerMath().batchNormTrain(a, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5);
+        mean = tf.keep(out.mean);
+        variance = tf.keep(out.variance);
+        return tf.sum(tf.mul(out.y, dy()));
+      };
+      const y = layerMath().batchNormTrain(xs, gs, bs, 1e-5);
+      tf.dispose([y.mean, y.variance]);
+      const grads = tf.grads(f)([xs, gs, bs]);
+      return [y.y, mean as tf.Tensor, variance as tf.Tensor, ...grads];
+    });
+    assertClose(`batchNormTrain ${shape.join('×')}`, r, 2e-4);
+  }
+});
+
+test('the BatchNorm layer updates its running statistics identically on both backends, and infers with them', { skip }, async () => {
+  const x = host([6, 4, 4, 5], 13, 1.5, 0.7);
+  const r = await bothWays(() => {
+    const layer = new BatchNorm({ momentum: 0.9, epsilon: 1e-5, name: 'bn' });
+    layer.apply(x(), { training: true });
+    layer.apply(x(), { training: true });
+    const inferred = layer.apply(x(), { training: false }) as tf.Tensor;
+    const weights = layer.getWeights();
+    return [inferred, ...weights.map((w) => w.clone())];
+  });
+  assertClose('BatchNorm layer', r);
+  // moving_mean moved from 0 towards the batch mean: 1 - 0.9² of the way after two steps.
+  assert.ok((r.native[3] ?? new Float32Array()).some((v) => Math.abs(v) > 1e-3));
+});
+
+test('useStockKernels() puts the stock ReLU gradient back on the tensorflow backend, and the numbers stay the same', { skip }, async () => {
+  const x = host([2, 3, 3, 2], 14);
+  await tf.setBackend('tensorflow');
+  await installKitKernels('tensorflow');
+  const kit = await tf.grad((t: tf.Tensor) => tf.sum(tf.relu(t)))(x()).data();
+  useStockKernels();
+  assert.equal(tf.getGradient('Relu')?.gradFunc.toString().includes('KitReluGrad'), false);
+  const stock = await tf.grad((t: tf.Tensor) => tf.sum(tf.relu(t)))(x()).data();
+  assert.deepEqual(Array.from(kit), Array.from(stock));
+  await installKitKernels('tensorflow');
+});
