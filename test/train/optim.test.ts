@@ -66,6 +66,35 @@ test('AdamW state round-trips: a restored optimizer continues identically', asyn
   assert.throws(() => c.setState(state), /other variables/);
 });
 
+test('AdamW flat and per-variable layouts give the same numbers; a parameter without a gradient is left alone; state moves between layouts', async () => {
+  const make = (layout: 'flat' | 'per-variable'): { vars: tf.Variable[]; opt: AdamW } => {
+    const vars = [tf.variable(tf.tensor2d(Float32Array.from(randomArray(12, 3)), [3, 4]), true, `k${layout}`), tf.variable(tf.tensor1d(Float32Array.from(randomArray(4, 4))), true, `b${layout}`), tf.variable(tf.tensor1d([5, 6]), true, `u${layout}`)];
+    return { vars, opt: new AdamW(vars, { layout }) };
+  };
+  const flat = make('flat');
+  const per = make('per-variable');
+  for (let t = 0; t < 3; t++) {
+    for (const { vars, opt } of [flat, per]) {
+      const [k, b] = vars as [tf.Variable, tf.Variable];
+      // The third variable never gets a gradient.
+      opt.apply({ [k.name]: tf.tensor2d(Float32Array.from(randomArray(12, 30 + t)), [3, 4]), [b.name]: tf.tensor1d(Float32Array.from(randomArray(4, 40 + t))) }, 0.01);
+    }
+  }
+  flat.vars.forEach((v, i) => assert.deepEqual(Array.from(v.dataSync()), Array.from((per.vars[i] as tf.Variable).dataSync())));
+  assert.deepEqual(Array.from((flat.vars[2] as tf.Variable).dataSync()), [5, 6]);
+  const fromFlat = await flat.opt.getState();
+  const fromPer = await per.opt.getState();
+  assert.deepEqual(fromFlat.m.map((a) => Array.from(a)), fromPer.m.map((a) => Array.from(a)));
+  assert.deepEqual(Array.from(fromFlat.v[2] as Float32Array), [0, 0]);
+  // A flat state restored into a per-variable optimizer (and back) continues identically.
+  per.opt.setState(fromFlat);
+  flat.opt.setState(fromPer);
+  const g = Float32Array.from(randomArray(12, 99));
+  flat.opt.apply({ [(flat.vars[0] as tf.Variable).name]: tf.tensor2d(g, [3, 4]) }, 0.02);
+  per.opt.apply({ [(per.vars[0] as tf.Variable).name]: tf.tensor2d(g, [3, 4]) }, 0.02);
+  assert.deepEqual(Array.from((flat.vars[0] as tf.Variable).dataSync()), Array.from((per.vars[0] as tf.Variable).dataSync()));
+});
+
 test('clipByGlobalNorm() scales to the max norm and leaves small gradients alone', () => {
   const { grads, norm } = clipByGlobalNorm({ a: tf.tensor1d([3, 0]), b: tf.tensor1d([0, 4]) }, 1);
   assert.ok(Math.abs((norm.dataSync()[0] as number) - 5) < 1e-6);

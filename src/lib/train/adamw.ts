@@ -14,6 +14,8 @@ export interface AdamWOptions {
   weightDecay?: number;
   /** Which variables get weight decay (default: rank ≥ 2, i.e. conv and linear kernels). */
   decay?: (v: tf.Variable) => boolean;
+  /** How the moments are stored (see Layout); default: per-variable on webgpu, flat elsewhere. */
+  layout?: 'flat' | 'per-variable';
 }
 
 /** The optimizer's state for a checkpoint: step count and both moments per variable, in order. */
@@ -24,6 +26,19 @@ export interface AdamWState {
   v: Float32Array[];
 }
 
+/**
+ * The moments are kept in one of two layouts, chosen by the backend when the optimizer is built:
+ * - per variable (webgpu): one m and one v per parameter, updated by the fused KitAdamW kernel
+ *   (three dispatches per variable);
+ * - flat (tensorflow, cpu): m and v are each one vector over all parameters. An update
+ *   concatenates the gradients and parameters, does the AdamW arithmetic once over the whole
+ *   vector, and splits the result back: about 3 ops per variable plus 15, instead of 15 per
+ *   variable. On the native backend each op costs tens of microseconds whatever its size, so this
+ *   took the update of a ResNet (130 variables) from ~2000 ops to ~400.
+ * The arithmetic, and so the numbers, are the same in both.
+ */
+type Layout = { kind: 'per-variable'; m: tf.Variable[]; v: tf.Variable[] } | { kind: 'flat'; m: tf.Variable; v: tf.Variable; sizes: number[]; decayMask: tf.Tensor1D };
+
 export class AdamW {
   readonly beta1: number;
   readonly beta2: number;
@@ -31,8 +46,7 @@ export class AdamW {
   readonly weightDecay: number;
   private readonly decayOf: (v: tf.Variable) => boolean;
   private readonly vars: tf.Variable[];
-  private readonly m: tf.Variable[];
-  private readonly v: tf.Variable[];
+  private readonly state: Layout;
   private t = 0;
 
   constructor(variables: tf.Variable[], options: AdamWOptions = {}) {
@@ -42,8 +56,20 @@ export class AdamW {
     this.weightDecay = options.weightDecay ?? 0.05;
     this.decayOf = options.decay ?? ((v) => v.rank >= 2);
     this.vars = variables;
-    this.m = variables.map((x) => ownedVariable(tf.zerosLike(x)));
-    this.v = variables.map((x) => ownedVariable(tf.zerosLike(x)));
+    const layout = options.layout ?? (tf.getBackend() === 'webgpu' ? 'per-variable' : 'flat');
+    if (layout === 'per-variable' || variables.length === 0) {
+      this.state = { kind: 'per-variable', m: variables.map((x) => ownedVariable(tf.zerosLike(x))), v: variables.map((x) => ownedVariable(tf.zerosLike(x))) };
+    } else {
+      const sizes = variables.map((x) => x.size);
+      const total = sizes.reduce((a, b) => a + b, 0);
+      const mask = new Float32Array(total);
+      let offset = 0;
+      variables.forEach((x, i) => {
+        if (this.decayOf(x)) mask.fill(1, offset, offset + (sizes[i] as number));
+        offset += sizes[i] as number;
+      });
+      this.state = { kind: 'flat', m: ownedVariable(tf.zeros([total])), v: ownedVariable(tf.zeros([total])), sizes, decayMask: tf.tensor1d(mask) };
+    }
   }
 
   get step(): number {
@@ -60,35 +86,72 @@ export class AdamW {
     this.t++;
     const bc1 = 1 - this.beta1 ** this.t;
     const bc2 = 1 - this.beta2 ** this.t;
+    const state = this.state;
+    if (state.kind === 'flat') {
+      this.applyFlat(state, grads, lr, bc1, bc2);
+      return;
+    }
     // On WebGPU with the kit's kernels: the same update, fused (kernels/fused.ts, KitAdamW).
     if (tf.getBackend() === 'webgpu' && tf.getKernel('KitAdamW', 'webgpu') !== undefined) {
-      this.applyFused(grads, lr, bc1, bc2);
+      this.applyFused(state, grads, lr, bc1, bc2);
       return;
     }
     tf.tidy(() => {
       this.vars.forEach((p, i) => {
         const g = grads[p.name];
         if (g === undefined) return;
-        const m = this.m[i] as tf.Variable;
-        const v = this.v[i] as tf.Variable;
-        const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
-        const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-        m.assign(mNew);
-        v.assign(vNew);
-        const decayed = this.decayOf(p) && this.weightDecay > 0 ? tf.mul(p, 1 - lr * this.weightDecay) : p;
-        // p ← p − lr · m̂ / (√v̂ + ε), with m̂ = m / bc1 and v̂ = v / bc2.
-        const update = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), this.epsilon));
-        p.assign(tf.sub(decayed, tf.mul(update, lr)));
+        const m = state.m[i] as tf.Variable;
+        const v = state.v[i] as tf.Variable;
+        const next = this.arithmetic(p, g, m, v, this.decayOf(p) && this.weightDecay > 0 ? 1 - lr * this.weightDecay : 1, lr, bc1, bc2);
+        m.assign(next.m);
+        v.assign(next.v);
+        p.assign(next.p);
       });
     });
   }
 
-  private applyFused(grads: tf.NamedTensorMap, lr: number, bc1: number, bc2: number): void {
+  /**
+   * The AdamW arithmetic on tensors of any shape: m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g²,
+   * p ← p·decay − lr · m̂ / (√v̂ + ε) with m̂ = m / bc1, v̂ = v / bc2 (decay = 1 − lr·wd, or 1).
+   */
+  private arithmetic(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, decay: number | tf.Tensor, lr: number, bc1: number, bc2: number): { p: tf.Tensor; m: tf.Tensor; v: tf.Tensor } {
+    const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
+    const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+    const decayed = decay === 1 ? p : tf.mul(p, decay);
+    const update = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), this.epsilon));
+    return { p: tf.sub(decayed, tf.mul(update, lr)), m: mNew, v: vNew };
+  }
+
+  /** One update of every parameter at once, on the flat layout (see Layout). */
+  private applyFlat(state: Extract<Layout, { kind: 'flat' }>, grads: tf.NamedTensorMap, lr: number, bc1: number, bc2: number): void {
+    tf.tidy(() => {
+      const flatten = (ts: tf.Tensor[]): tf.Tensor1D => tf.concat(ts.map((t) => tf.reshape(t, [-1])) as tf.Tensor1D[]);
+      const missing = this.vars.filter((p) => grads[p.name] === undefined);
+      // [P]: every gradient and every parameter, end to end in the order of the variables.
+      const g = flatten(this.vars.map((p) => grads[p.name] ?? tf.zerosLike(p)));
+      const p = flatten(this.vars);
+      const decay = this.weightDecay > 0 ? tf.sub(1, tf.mul(state.decayMask, lr * this.weightDecay)) : 1;
+      let next = this.arithmetic(p, g, state.m, state.v, decay, lr, bc1, bc2);
+      if (missing.length > 0) {
+        // A parameter without a gradient is left alone (as PyTorch skips p.grad is None): m, v, p unchanged.
+        const has = tf.cast(flatten(this.vars.map((x) => (grads[x.name] === undefined ? tf.zeros(x.shape) : tf.ones(x.shape)))), 'bool');
+        next = { p: tf.where(has, next.p, p), m: tf.where(has, next.m, state.m), v: tf.where(has, next.v, state.v) };
+      }
+      state.m.assign(next.m as tf.Tensor1D);
+      state.v.assign(next.v as tf.Tensor1D);
+      tf.split(next.p, state.sizes).forEach((part, i) => {
+        const x = this.vars[i] as tf.Variable;
+        x.assign(tf.reshape(part, x.shape));
+      });
+    });
+  }
+
+  private applyFused(state: Extract<Layout, { kind: 'per-variable' }>, grads: tf.NamedTensorMap, lr: number, bc1: number, bc2: number): void {
     this.vars.forEach((p, i) => {
       const g = grads[p.name];
       if (g === undefined) return;
-      const m = this.m[i] as tf.Variable;
-      const v = this.v[i] as tf.Variable;
+      const m = state.m[i] as tf.Variable;
+      const v = state.v[i] as tf.Variable;
       const attrs = { lr, beta1: this.beta1, beta2: this.beta2, eps: this.epsilon, decay: this.decayOf(p) ? 1 - lr * this.weightDecay : 1, bc1, bc2 };
       const inputs = { param: p, grad: g, moment1: m, moment2: v };
       // The new p is computed from the old m and v, so all three are computed before any assign.
@@ -101,12 +164,13 @@ export class AdamW {
   }
 
   async getState(): Promise<AdamWState> {
-    return {
-      step: this.t,
-      names: this.vars.map((x) => x.name),
-      m: await Promise.all(this.m.map(async (x) => (await x.data()) as Float32Array)),
-      v: await Promise.all(this.v.map(async (x) => (await x.data()) as Float32Array)),
+    const perVariable = async (moments: tf.Variable[] | tf.Variable): Promise<Float32Array[]> => {
+      if (Array.isArray(moments)) return Promise.all(moments.map(async (x) => (await x.data()) as Float32Array));
+      const all = (await moments.data()) as Float32Array;
+      let offset = 0;
+      return this.vars.map((x) => all.slice(offset, (offset += x.size)));
     };
+    return { step: this.t, names: this.vars.map((x) => x.name), m: await perVariable(this.state.m), v: await perVariable(this.state.v) };
   }
 
   /**
@@ -119,16 +183,32 @@ export class AdamW {
       throw new Error(`optimizer state is for other variables (${state.m.length} saved, ${sizes.length} here, or their sizes differ)`);
     }
     this.t = state.step;
-    tf.tidy(() =>
+    const layout = this.state;
+    tf.tidy(() => {
+      if (layout.kind === 'flat') {
+        const join = (parts: Float32Array[]): tf.Tensor1D => {
+          const all = new Float32Array(parts.reduce((s, a) => s + a.length, 0));
+          let offset = 0;
+          for (const a of parts) {
+            all.set(a, offset);
+            offset += a.length;
+          }
+          return tf.tensor1d(all);
+        };
+        layout.m.assign(join(state.m));
+        layout.v.assign(join(state.v));
+        return;
+      }
       this.vars.forEach((x, i) => {
-        (this.m[i] as tf.Variable).assign(tf.tensor(state.m[i] as Float32Array, x.shape));
-        (this.v[i] as tf.Variable).assign(tf.tensor(state.v[i] as Float32Array, x.shape));
-      }),
-    );
+        (layout.m[i] as tf.Variable).assign(tf.tensor(state.m[i] as Float32Array, x.shape));
+        (layout.v[i] as tf.Variable).assign(tf.tensor(state.v[i] as Float32Array, x.shape));
+      });
+    });
   }
 
   dispose(): void {
-    tf.dispose([...this.m, ...this.v]);
+    if (this.state.kind === 'flat') tf.dispose([this.state.m, this.state.v, this.state.decayMask]);
+    else tf.dispose([...this.state.m, ...this.state.v]);
   }
 }
 
