@@ -11,7 +11,7 @@ import { train } from '../../src/lib/train/trainer';
 import { Rng } from '../../src/lib/util/rng';
 
 before(async () => {
-  await selectBackend({ backend: 'webgpu' });
+  await selectBackend();
 });
 
 const SIZE = 64;

@@ -18,7 +18,7 @@ let ablationDir: string;
 const profile = PROFILES.smoke;
 
 before(async () => {
-  await selectBackend({ backend: 'webgpu' });
+  await selectBackend();
   const data = await loadXrayData({ profile, source: { kind: 'folder', path: sharedXrays() } });
   const outcome = await runAblation({ profile: 'smoke', steps: ['resnet', 'separate-downsampling'], seeds: 1, overrides: { epochs: 1 }, runsDir: tempDir(), data });
   ablationDir = outcome.dir;

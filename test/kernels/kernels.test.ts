@@ -73,6 +73,10 @@ const CONV_CASES: ConvCase[] = [
   { x: [2, 8, 8, 6], f: [3, 3, 6, 7], s: 2, pad: 'valid' },
   { x: [1, 5, 7, 16], f: [2, 2, 16, 9], s: 2, pad: 'valid' },
   { x: [4, 6, 6, 1], f: [1, 1, 1, 3], s: 1, pad: 'same' },
+  // Images smaller than the kernel (a ResNet's last stage at 32 px): taps right of the image
+  // must be skipped (a truncating division once made them read the next row).
+  { x: [8, 2, 2, 8], f: [3, 3, 8, 8], s: 2, pad: 'same' },
+  { x: [3, 1, 1, 5], f: [3, 3, 5, 6], s: 1, pad: 'same' },
 ];
 
 for (const c of CONV_CASES) {
@@ -96,6 +100,8 @@ const DW_CASES: { x: [number, number, number, number]; k: number; s: number; pad
   { x: [3, 7, 9, 1], k: 5, s: 2, pad: 'valid' },
   { x: [2, 12, 12, 8], k: 3, s: 4, pad: 'same' },
   { x: [1, 4, 4, 96], k: 7, s: 1, pad: 'same' },
+  { x: [4, 2, 2, 6], k: 7, s: 1, pad: 'same' },
+  { x: [2, 2, 3, 4], k: 3, s: 2, pad: 'same' },
 ];
 
 for (const c of DW_CASES) {

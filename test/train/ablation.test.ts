@@ -10,7 +10,7 @@ import { tempDir } from '../helpers/data';
 import { squaresData } from '../helpers/synthetic';
 
 before(async () => {
-  await selectBackend({ backend: 'webgpu' });
+  await selectBackend();
 });
 
 test('--shard splits the runs disjointly and completely', () => {

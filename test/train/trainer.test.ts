@@ -16,7 +16,7 @@ import { squaresData } from '../helpers/synthetic';
 
 // The trainer runs on WebGPU (lavapipe in CI): 4–5× faster than the pure-JS cpu backend.
 before(async () => {
-  await selectBackend({ backend: 'webgpu' });
+  await selectBackend();
 });
 
 const quick: TrainRecipe = { ...PROFILES.smoke.train, epochs: 3, batchSize: 16, warmupEpochs: 0.5, dropPath: 0.05 };

@@ -99,7 +99,10 @@ fn main(index : i32) {
   let kh = m / (uniforms.inC * uniforms.kW);
   // Output columns whose input column ox·s + kw − padLeft lies in [0, inW).
   let oxLo = max(0, (uniforms.padLeft - kw + uniforms.strideW - 1) / uniforms.strideW);
-  let oxHi = min(uniforms.outW, (uniforms.inW - 1 + uniforms.padLeft - kw) / uniforms.strideW + 1);
+  // WGSL's integer division truncates toward zero: a negative numerator (a tap right of a small
+  // input, e.g. a 3×3 kernel on a 2×2 image) must give no columns, not one.
+  let hiNum = uniforms.inW - 1 + uniforms.padLeft - kw;
+  let oxHi = select(min(uniforms.outW, hiNum / uniforms.strideW + 1), 0, hiNum < 0);
   let rows = uniforms.batch * uniforms.outH;
   let r0 = chunk * uniforms.chunkSize;
   let r1 = min(rows, r0 + uniforms.chunkSize);
@@ -179,7 +182,10 @@ fn main(index : i32) {
   let kw = m % uniforms.kW;
   let kh = m / uniforms.kW;
   let oxLo = max(0, (uniforms.padLeft - kw + uniforms.strideW - 1) / uniforms.strideW);
-  let oxHi = min(uniforms.outW, (uniforms.inW - 1 + uniforms.padLeft - kw) / uniforms.strideW + 1);
+  // WGSL's integer division truncates toward zero: a negative numerator (a tap right of a small
+  // input, e.g. a 3×3 kernel on a 2×2 image) must give no columns, not one.
+  let hiNum = uniforms.inW - 1 + uniforms.padLeft - kw;
+  let oxHi = select(min(uniforms.outW, hiNum / uniforms.strideW + 1), 0, hiNum < 0);
   let rows = uniforms.batch * uniforms.outH;
   let r0 = chunk * uniforms.chunkSize;
   let r1 = min(rows, r0 + uniforms.chunkSize);

@@ -125,7 +125,8 @@ export class AdamW {
   /** One update of every parameter at once, on the flat layout (see Layout). */
   private applyFlat(state: Extract<Layout, { kind: 'flat' }>, grads: tf.NamedTensorMap, lr: number, bc1: number, bc2: number): void {
     tf.tidy(() => {
-      const flatten = (ts: tf.Tensor[]): tf.Tensor1D => tf.concat(ts.map((t) => tf.reshape(t, [-1])) as tf.Tensor1D[]);
+      // Most parameters (norms, biases) are 1-D already: reshaping them would only add ops.
+      const flatten = (ts: tf.Tensor[]): tf.Tensor1D => tf.concat(ts.map((t) => (t.rank === 1 ? t : tf.reshape(t, [-1]))) as tf.Tensor1D[]);
       const missing = this.vars.filter((p) => grads[p.name] === undefined);
       // [P]: every gradient and every parameter, end to end in the order of the variables.
       const g = flatten(this.vars.map((p) => grads[p.name] ?? tf.zerosLike(p)));
@@ -141,7 +142,7 @@ export class AdamW {
       state.v.assign(next.v as tf.Tensor1D);
       tf.split(next.p, state.sizes).forEach((part, i) => {
         const x = this.vars[i] as tf.Variable;
-        x.assign(tf.reshape(part, x.shape));
+        x.assign(x.rank === 1 ? part : tf.reshape(part, x.shape));
       });
     });
   }
