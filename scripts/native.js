@@ -33,8 +33,12 @@ const TF_VERSION = '2.21.0';
 const PACKAGE = 'tfjs-node-native';
 const FLAVOURS = ['cpu', 'gpu'];
 const CHOICES = ['auto', 'off', ...FLAVOURS];
-/** The wheels are manylinux_2_27 (glibc >= 2.27) x86_64 builds. */
-const PLATFORM_TAG = 'manylinux_2_27_x86_64';
+/**
+ * The wheels' platform tags. TensorFlow's is manylinux_2_27 (glibc >= 2.27); some NVIDIA wheels
+ * carry only older tags (cupti manylinux_2_25; cudart, cufft, cusparse 2_17; nvcc, nvrtc,
+ * nvjitlink 2_12), and pip takes an explicit --platform literally, so all four are listed.
+ */
+const PLATFORM_TAGS = ['manylinux_2_27_x86_64', 'manylinux_2_25_x86_64', 'manylinux_2_17_x86_64', 'manylinux_2_12_x86_64'];
 /** The extension .whl files are downloaded for; only the C library inside is used. */
 const WHEEL_PYTHON = '3.11';
 /** What is taken out of the TensorFlow wheel: the two libraries and the headers the binding includes. */
@@ -151,8 +155,9 @@ function run(part, cmd, args, { quiet, cwd = ROOT, env = process.env, fix }) {
 }
 
 // Extracts the members named on the command line (exact names, or prefixes ending in '/') from
-// each wheel into the output folder; every nvidia/*/lib/ file of an NVIDIA wheel. Prints a JSON
-// summary. Python's zipfile streams members, so the 1 GB library never sits in memory.
+// each wheel into the output folder, and everything of an NVIDIA wheel but its headers
+// (nvidia/<pkg>/lib, and cuda_nvcc's ptxas and libdevice, which XLA compiles kernels with).
+// Prints a JSON summary. Python's zipfile streams members, so a 1 GB library never sits in memory.
 const EXTRACT_PY = `
 import json, os, shutil, sys, zipfile
 out, wheels, members = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
@@ -163,7 +168,7 @@ for wheel in wheels:
             n = info.filename
             parts = n.split('/')
             wanted = any(n == m or (m.endswith('/') and n.startswith(m)) for m in members)
-            nvidia = len(parts) >= 4 and parts[0] == 'nvidia' and parts[2] == 'lib'
+            nvidia = len(parts) >= 3 and parts[0] == 'nvidia' and parts[2] != 'include' and not n.endswith('__init__.py')
             if info.is_dir() or not (wanted or nvidia):
                 continue
             target = os.path.join(out, *parts)
@@ -196,7 +201,7 @@ function ensureLibrary(flavour, { python, quiet, announce, env }) {
   try {
     announce(`downloading ${pins.length === 1 ? pins[0].split(' ')[0] : `${pins.length} wheels (${pins[0].split(' ')[0]} and the NVIDIA CUDA 12 libraries)`} from PyPI, hashes checked`);
     let t0 = Date.now();
-    run('download', python, ['-m', 'pip', 'download', '--disable-pip-version-check', '--no-input', '--no-deps', '--require-hashes', '--only-binary=:all:', '--python-version', WHEEL_PYTHON, '--platform', PLATFORM_TAG, '-d', wheels, '-r', reqFile], {
+    run('download', python, ['-m', 'pip', 'download', '--disable-pip-version-check', '--no-input', '--no-deps', '--require-hashes', '--only-binary=:all:', '--python-version', WHEEL_PYTHON, ...PLATFORM_TAGS.flatMap((t) => ['--platform', t]), '-d', wheels, '-r', reqFile], {
       quiet,
       env,
       fix: `check access to PyPI (pip's error is above), then run \`npm run setup\` again; a hash mismatch means ${rel(reqFile)} or the download is wrong`,
