@@ -15,6 +15,14 @@ import { LAYER_NORM_EPS } from './config';
 type Kwargs = Record<string, unknown>;
 type ConfigDict = tf.serialization.ConfigDict;
 
+/** The size of the last (channel, NHWC) axis of a layer's input shape. */
+function channelsOf(inputShape: tfl.Shape | tfl.Shape[], layer: string): number {
+  const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+  const channels = shape[shape.length - 1];
+  if (channels == null) throw new Error(`${layer}: the channel axis must be known`);
+  return channels;
+}
+
 function one(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
   return Array.isArray(inputs) ? (inputs[0] as tf.Tensor) : inputs;
 }
@@ -80,9 +88,7 @@ export class LayerNorm extends tfl.layers.Layer {
   }
 
   override build(inputShape: tfl.Shape | tfl.Shape[]): void {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
-    const channels = shape[shape.length - 1];
-    if (channels == null) throw new Error(`${this.name}: the channel axis must be known`);
+    const channels = channelsOf(inputShape, this.name);
     this.gamma = this.addWeight('gamma', [channels], 'float32', tfl.initializers.ones());
     this.beta = this.addWeight('beta', [channels], 'float32', tfl.initializers.zeros());
     this.built = true;
@@ -123,9 +129,7 @@ export class BatchNorm extends tfl.layers.Layer {
   }
 
   override build(inputShape: tfl.Shape | tfl.Shape[]): void {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
-    const channels = shape[shape.length - 1];
-    if (channels == null) throw new Error(`${this.name}: the channel axis must be known`);
+    const channels = channelsOf(inputShape, this.name);
     this.gamma = this.addWeight('gamma', [channels], 'float32', tfl.initializers.ones());
     this.beta = this.addWeight('beta', [channels], 'float32', tfl.initializers.zeros());
     this.movingMean = this.addWeight('moving_mean', [channels], 'float32', tfl.initializers.zeros(), undefined, false);
@@ -185,9 +189,7 @@ export class LayerScale extends tfl.layers.Layer {
   }
 
   override build(inputShape: tfl.Shape | tfl.Shape[]): void {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
-    const channels = shape[shape.length - 1];
-    if (channels == null) throw new Error(`${this.name}: the channel axis must be known`);
+    const channels = channelsOf(inputShape, this.name);
     this.gamma = this.addWeight('gamma', [channels], 'float32', tfl.initializers.constant({ value: this.initValue }));
     this.built = true;
   }
