@@ -140,6 +140,48 @@ test('BatchNorm in training (FusedBatchNormV3 / GradV3): output, batch statistic
   }
 });
 
+test('pointwise (MatMul + BiasAdd, written-out gradient): output and gradients of x, kernel and bias match tfjs, with and without bias', { skip }, async () => {
+  for (const [shape, n, withBias] of [
+    [[4, 5, 3, 7], 11, true],
+    [[2, 1, 1, 16], 64, true],
+    [[3, 6, 6, 5], 4, false],
+  ] as const) {
+    const x = host([...shape], 21, 1);
+    const k = shape[3];
+    const kernel = host([k, n], 22, 0.5);
+    const bias = host([n], 23, 0.5);
+    const dy = host([...shape.slice(0, 3), n], 24);
+    const r = await bothWays(() => {
+      const f = (...args: tf.Tensor[]): tf.Tensor => tf.sum(tf.mul(layerMath().pointwise(args[0] as tf.Tensor, args[1] as tf.Tensor2D, args[2] as tf.Tensor1D | undefined), dy()));
+      const inputs = withBias ? [x(), kernel(), bias()] : [x(), kernel()];
+      return [layerMath().pointwise(inputs[0] as tf.Tensor, inputs[1] as tf.Tensor2D, inputs[2] as tf.Tensor1D | undefined), ...tf.grads(f)(inputs)];
+    });
+    assert.equal(r.native.length, withBias ? 4 : 3);
+    assertClose(`pointwise ${shape.join('×')} → ${n}${withBias ? ' + bias' : ''}`, r);
+  }
+});
+
+test('LayerNorm (FusedBatchNormV3 on a row-per-channel NCHW view) and GELU (written-out derivative): values and gradients match tfjs', { skip }, async () => {
+  for (const shape of [
+    [4, 5, 3, 7],
+    [2, 1, 1, 96],
+    [6, 40],
+  ]) {
+    const c = shape[shape.length - 1] as number;
+    const x = host(shape, 31, 2, 0.4);
+    const gamma = host([c], 32, 0.5, 1);
+    const beta = host([c], 33, 0.5);
+    const dy = host(shape, 34);
+    const ln = await bothWays(() => {
+      const f = (a: tf.Tensor, g: tf.Tensor, bb: tf.Tensor): tf.Tensor => tf.sum(tf.mul(layerMath().layerNorm(a, g as tf.Tensor1D, bb as tf.Tensor1D, 1e-6), dy()));
+      return [layerMath().layerNorm(x(), gamma() as tf.Tensor1D, beta() as tf.Tensor1D, 1e-6), ...tf.grads(f)([x(), gamma(), beta()])];
+    });
+    assertClose(`layerNorm ${shape.join('×')}`, ln, 2e-4);
+    const gelu = await bothWays(() => [layerMath().gelu(x()), tf.grad((a: tf.Tensor) => tf.sum(tf.mul(layerMath().gelu(a), dy())))(x())]);
+    assertClose(`gelu ${shape.join('×')}`, gelu);
+  }
+});
+
 test('the BatchNorm layer updates its running statistics identically on both backends, and infers with them', { skip }, async () => {
   const x = host([6, 4, 4, 5], 13, 1.5, 0.7);
   const r = await bothWays(() => {

@@ -12,6 +12,9 @@ import { LayerMath, STOCK_MATH } from '../models/layers';
  *   instead of moments + normalize and their ~25-op autodiff (layerMath().batchNormTrain).
  * - The ReLU gradient: ReluGrad, one op instead of tfjs-node's Step (seven ops: isNaN, greater,
  *   ones, fill, where, select) and a multiply.
+ * - Pointwise (1×1) convs: MatMul + BiasAdd with a written-out gradient (layerMath().pointwise).
+ * - LayerNorm: FusedBatchNormV3 on an NCHW view in which each row is a channel; GELU: its
+ *   derivative written out (layerMath().layerNorm, .gelu).
  *
  * Everything else runs on tfjs-node's stock kernels. Tests: test/kernels/tensorflow.test.ts
  * compares each with the pure-JS cpu backend.
@@ -122,7 +125,123 @@ function nativeBatchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1
   return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
 }
 
-export const NATIVE_MATH: LayerMath = { ...STOCK_MATH, batchNormTrain: nativeBatchNormTrain };
+const matMulAttrs = (b: NativeBackend, transposeA: boolean, transposeB: boolean): NativeAttr[] => [
+  typeAttr(b, 'T'),
+  { name: 'transpose_a', type: b.binding.TF_ATTR_BOOL, value: transposeA },
+  { name: 'transpose_b', type: b.binding.TF_ATTR_BOOL, value: transposeB },
+];
+
+/**
+ * A 1×1 conv over the channel axis as TensorFlow's 2-D MatMul and BiasAdd, with its gradient
+ * written out: dX = dY · Wᵀ, dW = Xᵀ · dY, db = Σ_rows dY (BiasAddGrad). Four ops forward, five
+ * backward, where tfjs-layers' Dense spends about twenty (reshapes to 3-D for BatchMatMul, an
+ * identity transpose of the kernel, and the gradients of all of them).
+ */
+function nativePointwise(x: tf.Tensor, kernel: tf.Tensor2D, bias: tf.Tensor1D | undefined): tf.Tensor {
+  if (tf.getBackend() !== 'tensorflow') return STOCK_MATH.pointwise(x, kernel, bias);
+  const b = nativeBackend();
+  const [k, n] = kernel.shape;
+  const outShape = [...x.shape.slice(0, -1), n];
+  const biasAttrs: NativeAttr[] = [typeAttr(b, 'T'), { name: 'data_format', type: b.binding.TF_ATTR_STRING, value: 'NHWC' }];
+  const forward = (input: tf.Tensor, w: tf.Tensor, bs: tf.Tensor | undefined, save: tf.GradSaveFunc): { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] } => {
+    const rows = tf.reshape(input, [-1, k]); // [B·H·W, K]
+    save([rows, w]);
+    const product = b.executeSingleOutput('MatMul', matMulAttrs(b, false, false), [rows, w]); // [B·H·W, N]
+    const withBias = bs === undefined ? product : b.executeSingleOutput('BiasAdd', biasAttrs, [product, bs]);
+    return {
+      value: tf.reshape(withBias, outShape),
+      gradFunc: (dy, saved) => {
+        const [sRows, sW] = saved as [tf.Tensor, tf.Tensor];
+        const dRows = tf.reshape(dy, [-1, n]); // [B·H·W, N]
+        const dx = tf.reshape(b.executeSingleOutput('MatMul', matMulAttrs(b, false, true), [dRows, sW]), x.shape);
+        const dw = b.executeSingleOutput('MatMul', matMulAttrs(b, true, false), [sRows, dRows]);
+        return bs === undefined ? [dx, dw] : [dx, dw, b.executeSingleOutput('BiasAddGrad', biasAttrs, [dRows])];
+      },
+    };
+  };
+  const op = tf.customGrad(
+    (bias === undefined
+      ? (input: tf.Tensor, w: tf.Tensor, save: tf.GradSaveFunc) => forward(input, w, undefined, save)
+      : (input: tf.Tensor, w: tf.Tensor, bs: tf.Tensor, save: tf.GradSaveFunc) => forward(input, w, bs, save)) as unknown as Parameters<typeof tf.customGrad>[0],
+  ) as unknown as (...inputs: tf.Tensor[]) => tf.Tensor;
+  return bias === undefined ? op(x, kernel) : op(x, kernel, bias);
+}
+
+/** ones([n]) and zeros([n]), kept across calls: the unit scale and zero shift of nativeLayerNorm. */
+const unitAffine = new Map<number, { ones: tf.Tensor1D; zeros: tf.Tensor1D }>();
+function unitAffineOf(n: number): { ones: tf.Tensor1D; zeros: tf.Tensor1D } {
+  let u = unitAffine.get(n);
+  if (u === undefined || u.ones.isDisposed) {
+    u = { ones: tf.keep(tf.ones([n])), zeros: tf.keep(tf.zeros([n])) };
+    unitAffine.set(n, u);
+  }
+  return u;
+}
+
+/**
+ * LayerNorm over the last axis as TensorFlow's FusedBatchNormV3, by a change of view: x with R
+ * rows of C channels, seen as an NCHW tensor [1, R, C, 1], has "channel" r = row r and
+ * statistics over the C values of that row, which is LayerNorm's. The op normalizes each row
+ * (unit scale, zero shift); γ and β are applied after. Its gradient is FusedBatchNormGradV3 on
+ * dy·γ, plus Σ dy·x̂ and Σ dy for γ and β. Forward 5 ops instead of 9, backward 7 instead of ~25.
+ * CPU only: cuDNN clamps the epsilon to 1e-5, and LayerNorm's is 1e-6.
+ */
+function nativeLayerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor {
+  if (tf.getBackend() !== 'tensorflow' || nativeBackend().isUsingGpuDevice) return STOCK_MATH.layerNorm(x, gamma, beta, eps);
+  const b = nativeBackend();
+  const c = x.shape[x.rank - 1] as number;
+  const r = x.size / c;
+  const { ones, zeros } = unitAffineOf(r);
+  const attrs: NativeAttr[] = [
+    typeAttr(b, 'T'),
+    typeAttr(b, 'U'),
+    { name: 'epsilon', type: b.binding.TF_ATTR_FLOAT, value: eps },
+    { name: 'data_format', type: b.binding.TF_ATTR_STRING, value: 'NCHW' },
+    { name: 'is_training', type: b.binding.TF_ATTR_BOOL, value: true },
+  ];
+  const sumAxes = x.shape.slice(0, -1).map((_, i) => i);
+  const op = tf.customGrad(((input: tf.Tensor, g: tf.Tensor, bt: tf.Tensor, save: tf.GradSaveFunc) => {
+    const rows = tf.reshape(input, [1, r, c, 1]); // NCHW view: channel = row
+    const empty = tf.tensor1d([], 'float32');
+    const [normalized, mean, variance, r1, r2, r3] = b.executeMultipleOutputs('FusedBatchNormV3', attrs, [rows, ones, zeros, empty, empty], 6) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+    tf.dispose([empty, mean, variance]);
+    const xhat = tf.reshape(normalized, input.shape);
+    save([rows, xhat, g, r1, r2, r3]);
+    return {
+      value: tf.add(tf.mul(xhat, g), bt),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sRows, sXhat, sG, s1, s2, s3] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        const dxhat = tf.reshape(tf.mul(dy, sG), [1, r, c, 1]);
+        const [dRows] = b.executeMultipleOutputs('FusedBatchNormGradV3', attrs, [dxhat, sRows, ones, s1, s2, s3], 5);
+        return [tf.reshape(dRows as tf.Tensor, input.shape), tf.sum(tf.mul(dy, sXhat), sumAxes), tf.sum(dy, sumAxes)];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...inputs: tf.Tensor[]) => tf.Tensor;
+  return op(x, gamma, beta);
+}
+
+/**
+ * Exact GELU with its derivative written out, Φ(x) + x·φ(x) (φ the normal density), reusing
+ * the forward's Φ: 7 ops backward instead of autodiff's ~15 through erf.
+ */
+function nativeGelu(x: tf.Tensor): tf.Tensor {
+  if (tf.getBackend() !== 'tensorflow') return STOCK_MATH.gelu(x);
+  const op = tf.customGrad(((input: tf.Tensor, save: tf.GradSaveFunc) => {
+    const cdf = tf.mul(tf.add(tf.erf(tf.mul(input, Math.SQRT1_2)), 1), 0.5); // Φ(x)
+    save([input, cdf]);
+    return {
+      value: tf.mul(input, cdf),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sCdf] = saved as [tf.Tensor, tf.Tensor];
+        const pdf = tf.mul(tf.exp(tf.mul(tf.square(sx), -0.5)), 1 / Math.sqrt(2 * Math.PI)); // φ(x)
+        return [tf.mul(dy, tf.add(sCdf, tf.mul(sx, pdf)))];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (input: tf.Tensor) => tf.Tensor;
+  return op(x);
+}
+
+export const NATIVE_MATH: LayerMath = { batchNormTrain: nativeBatchNormTrain, pointwise: nativePointwise, layerNorm: nativeLayerNorm, gelu: nativeGelu };
 
 export const NATIVE_KERNELS: readonly tf.KernelConfig[] = [transformKernel, reluGradKernel];
 export const NATIVE_GRADIENTS: readonly tf.GradConfig[] = [reluGradient];

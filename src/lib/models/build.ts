@@ -1,6 +1,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { BATCH_NORM_EPS, LAYER_NORM_EPS, ModelConfig } from './config';
-import { BatchNorm, DropPath, Gelu, LayerNorm, LayerScale } from './layers';
+import { BatchNorm, DropPath, Gelu, LayerNorm, LayerScale, Pointwise } from './layers';
 import { PlanOp, planModel } from './plan';
 import { seedFor } from '../util/rng';
 
@@ -43,7 +43,7 @@ function applyOp(op: PlanOp, x: Sym, seedOf: SeedOf): Sym {
       }
       if (op.kernel === 1 && op.stride === 1) {
         // A pointwise (1×1) conv is a Linear layer over the channel axis of NHWC, as in ConvNeXt.
-        return tfl.layers.dense({ name: op.name, units: op.filters, useBias: op.bias, kernelInitializer: he() }).apply(x) as Sym;
+        return new Pointwise({ name: op.name, units: op.filters, useBias: op.bias, kernelInitializer: he() }).apply(x) as Sym;
       }
       return tfl.layers.conv2d({ name: op.name, filters: op.filters, kernelSize: op.kernel, strides: op.stride, padding: op.padding, useBias: op.bias, kernelInitializer: he() }).apply(x) as Sym;
     }

@@ -5,7 +5,7 @@ export type { GroupId, ResolvedStep, RoadmapStep, Scale, ScaleName, StepId, Step
 export { planModel, planStats } from './plan';
 export type { PlanOp, PlanStats, Shape } from './plan';
 export { buildModel } from './build';
-export { BatchNorm, DropPath, Gelu, getDropPathRng, LayerNorm, layerMath, LayerScale, setDropPathRng, setLayerMath, STOCK_MATH } from './layers';
+export { BatchNorm, DropPath, Pointwise, Gelu, getDropPathRng, LayerNorm, layerMath, LayerScale, setDropPathRng, setLayerMath, STOCK_MATH } from './layers';
 export type { LayerMath } from './layers';
 export { roadmapTable } from './summary';
 export type { StageRow, TableOptions } from './summary';

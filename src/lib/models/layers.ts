@@ -39,6 +39,8 @@ export interface LayerMath {
    * running averages. The caller disposes mean and variance.
    */
   batchNormTrain: (x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number) => { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D };
+  /** A 1×1 conv as a linear map over the last axis: x [..., K] · kernel [K, N] (+ bias [N]) → [..., N]. */
+  pointwise: (x: tf.Tensor, kernel: tf.Tensor2D, bias: tf.Tensor1D | undefined) => tf.Tensor;
 }
 
 /** Reference implementations from stock ops; autodiff gives their gradients. */
@@ -56,6 +58,14 @@ export const STOCK_MATH: LayerMath = {
     const { mean, variance } = tf.moments(x, axes);
     return { y: tf.batchNorm(x, mean, variance, beta, gamma, eps), mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
   },
+  // What tfjs-layers' Dense does with a rank > 2 input: flatten to [rows, K], matmul + bias, reshape back.
+  pointwise: (x, kernel, bias) =>
+    tf.tidy(() => {
+      const k = x.shape[x.rank - 1] as number;
+      const n = kernel.shape[1];
+      const y = tf.fused.matMul({ a: tf.reshape(x, [-1, k]) as tf.Tensor2D, b: kernel, bias });
+      return tf.reshape(y, [...x.shape.slice(0, -1), n]);
+    }),
 };
 
 let math: LayerMath = STOCK_MATH;
@@ -161,6 +171,51 @@ export class BatchNorm extends tfl.layers.Layer {
   }
 }
 
+/**
+ * A pointwise (1×1) convolution written as ConvNeXt writes it: a Linear layer over the channel
+ * axis of NHWC, `nn.Linear(dim, 4 * dim)` (pwconv1/pwconv2) and ResNet's 1×1 convs. The same
+ * weights as tfjs-layers' Dense (`kernel` [K, N], `bias` [N]), so the numbers are the same; the
+ * math goes through layerMath(), so the native backend runs it as one MatMul and a BiasAdd with
+ * a hand-written gradient, instead of Dense's chain of reshapes and transposes.
+ */
+export class Pointwise extends tfl.layers.Layer {
+  static className = 'KitPointwise';
+  readonly units: number;
+  readonly useBias: boolean;
+  private readonly kernelInitializer: ReturnType<typeof tfl.initializers.heNormal>;
+  private kernel?: tfl.LayerVariable;
+  private bias?: tfl.LayerVariable;
+
+  constructor(args: { units: number; useBias: boolean; kernelInitializer?: ReturnType<typeof tfl.initializers.heNormal>; name?: string; trainable?: boolean }) {
+    super(args);
+    this.units = args.units;
+    this.useBias = args.useBias;
+    this.kernelInitializer = args.kernelInitializer ?? tfl.initializers.glorotUniform({});
+  }
+
+  override build(inputShape: tfl.Shape | tfl.Shape[]): void {
+    const channels = channelsOf(inputShape, this.name);
+    this.kernel = this.addWeight('kernel', [channels, this.units], 'float32', this.kernelInitializer);
+    if (this.useBias) this.bias = this.addWeight('bias', [this.units], 'float32', tfl.initializers.zeros());
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    return [...shape.slice(0, -1), this.units];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const kernel = (this.kernel as tfl.LayerVariable).read() as tf.Tensor2D;
+    const bias = this.bias?.read() as tf.Tensor1D | undefined;
+    return math.pointwise(one(inputs), kernel, bias);
+  }
+
+  override getConfig(): ConfigDict {
+    return { ...super.getConfig(), units: this.units, useBias: this.useBias };
+  }
+}
+
 /** GELU, exact erf form (PyTorch's nn.GELU() default, used by ConvNeXt). */
 export class Gelu extends tfl.layers.Layer {
   static className = 'KitGelu';
@@ -244,4 +299,4 @@ export function getDropPathRng(): Rng {
   return dropPathRng;
 }
 
-for (const cls of [BatchNorm, LayerNorm, Gelu, LayerScale, DropPath]) tf.serialization.registerClass(cls);
+for (const cls of [BatchNorm, Pointwise, LayerNorm, Gelu, LayerScale, DropPath]) tf.serialization.registerClass(cls);
