@@ -12,7 +12,7 @@ import { LayerMath, STOCK_MATH } from '../models/layers';
  *   instead of moments + normalize and their ~25-op autodiff (layerMath().batchNormTrain).
  * - The ReLU gradient: ReluGrad, one op instead of tfjs-node's Step (seven ops: isNaN, greater,
  *   ones, fill, where, select) and a multiply.
- * - Pointwise (1×1) convs: MatMul + BiasAdd with a written-out gradient (layerMath().pointwise).
+ * - Pointwise (1×1) convs: BatchMatMulV2 + BiasAdd with a written-out gradient (layerMath().pointwise).
  * - LayerNorm: FusedBatchNormV3 on an NCHW view in which each row is a channel; GELU: its
  *   derivative written out (layerMath().layerNorm, .gelu).
  *
@@ -132,30 +132,31 @@ const matMulAttrs = (b: NativeBackend, transposeA: boolean, transposeB: boolean)
 ];
 
 /**
- * A 1×1 conv over the channel axis as TensorFlow's 2-D MatMul and BiasAdd, with its gradient
- * written out: dX = dY · Wᵀ, dW = Xᵀ · dY, db = Σ_rows dY (BiasAddGrad). Four ops forward, five
- * backward, where tfjs-layers' Dense spends about twenty (reshapes to 3-D for BatchMatMul, an
- * identity transpose of the kernel, and the gradients of all of them).
+ * A 1×1 conv over the channel axis as TensorFlow ops, with its gradient written out:
+ * Y = X · W + b as BatchMatMulV2 of the NHWC activations with the [K, N] kernel (TensorFlow
+ * broadcasts the kernel and runs one matrix product over all B·H·W rows; measured as fast as or
+ * faster than a 2-D MatMul, and no reshapes) and a BiasAdd; dX = dY · Wᵀ the same way;
+ * dW = Xᵀ · dY as a 2-D MatMul over the rows; db = BiasAddGrad(dY). Two ops forward, five
+ * backward, where tfjs-layers' Dense spends about twenty (reshapes to 3-D, an identity transpose
+ * of the kernel, and the gradients of all of them).
  */
 function nativePointwise(x: tf.Tensor, kernel: tf.Tensor2D, bias: tf.Tensor1D | undefined): tf.Tensor {
   if (tf.getBackend() !== 'tensorflow') return STOCK_MATH.pointwise(x, kernel, bias);
   const b = nativeBackend();
   const [k, n] = kernel.shape;
-  const outShape = [...x.shape.slice(0, -1), n];
   const biasAttrs: NativeAttr[] = [typeAttr(b, 'T'), { name: 'data_format', type: b.binding.TF_ATTR_STRING, value: 'NHWC' }];
+  const batchMatMul = (lhs: tf.Tensor, rhs: tf.Tensor, adjY: boolean): tf.Tensor =>
+    b.executeSingleOutput('BatchMatMulV2', [typeAttr(b, 'T'), { name: 'adj_x', type: b.binding.TF_ATTR_BOOL, value: false }, { name: 'adj_y', type: b.binding.TF_ATTR_BOOL, value: adjY }], [lhs, rhs]);
   const forward = (input: tf.Tensor, w: tf.Tensor, bs: tf.Tensor | undefined, save: tf.GradSaveFunc): { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] } => {
-    const rows = tf.reshape(input, [-1, k]); // [B·H·W, K]
-    save([rows, w]);
-    const product = b.executeSingleOutput('MatMul', matMulAttrs(b, false, false), [rows, w]); // [B·H·W, N]
-    const withBias = bs === undefined ? product : b.executeSingleOutput('BiasAdd', biasAttrs, [product, bs]);
+    save([input, w]);
+    const product = batchMatMul(input, w, false); // [..., K] · [K, N] → [..., N]
     return {
-      value: tf.reshape(withBias, outShape),
+      value: bs === undefined ? product : b.executeSingleOutput('BiasAdd', biasAttrs, [product, bs]),
       gradFunc: (dy, saved) => {
-        const [sRows, sW] = saved as [tf.Tensor, tf.Tensor];
-        const dRows = tf.reshape(dy, [-1, n]); // [B·H·W, N]
-        const dx = tf.reshape(b.executeSingleOutput('MatMul', matMulAttrs(b, false, true), [dRows, sW]), x.shape);
-        const dw = b.executeSingleOutput('MatMul', matMulAttrs(b, true, false), [sRows, dRows]);
-        return bs === undefined ? [dx, dw] : [dx, dw, b.executeSingleOutput('BiasAddGrad', biasAttrs, [dRows])];
+        const [sx, sw] = saved as [tf.Tensor, tf.Tensor];
+        const dx = batchMatMul(dy, sw, true); // [..., N] · Wᵀ → [..., K]
+        const dw = b.executeSingleOutput('MatMul', matMulAttrs(b, true, false), [tf.reshape(sx, [-1, k]), tf.reshape(dy, [-1, n])]); // [K, rows] · [rows, N]
+        return bs === undefined ? [dx, dw] : [dx, dw, b.executeSingleOutput('BiasAddGrad', biasAttrs, [dy])];
       },
     };
   };
