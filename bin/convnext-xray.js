@@ -16,7 +16,13 @@ process.stdout.on('error', (err) => {
 require(main).main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(`convnext-xray: ${err && err.name === 'KitError' ? err.message : (err && err.stack) || err}\n`);
+    if (err && err.name === 'KitError') {
+      process.stderr.write(`convnext-xray: ${err.message}\n`);
+    } else {
+      // Not an error the kit raised on purpose: say so plainly; the stack trace only on request.
+      const detail = process.env.KIT_DEBUG === '1' ? (err && err.stack) || String(err) : (err && err.message) || String(err);
+      process.stderr.write(`convnext-xray: unexpected error: ${detail}\n  Fix: this is a bug in the kit or TensorFlow.js, not in your input; run again with KIT_DEBUG=1 for the stack trace and report it.\n`);
+    }
     process.exit(1);
   },
 );

@@ -171,9 +171,21 @@ export function deviceReport(): DeviceReport {
   return current;
 }
 
-/** The report of the chosen backend, choosing one (KIT_BACKEND, else auto) if none was yet. */
+/**
+ * The report of the backend in use, for library entry points (train, predict, Grad-CAM, ...):
+ * the one selectBackend chose; else one already running in tfjs (set with tf.setBackend, as
+ * tests do), kept as it is; else a fresh choice (KIT_BACKEND, else auto), so calling the library
+ * before choosing a backend works.
+ */
 export async function ensureBackend(): Promise<DeviceReport> {
-  return current ?? selectBackend();
+  if (current !== undefined) return current;
+  const running = (tf.engine() as unknown as { backendName: string | null }).backendName;
+  if (running !== null && (BACKENDS as readonly string[]).includes(running)) {
+    const name = running as BackendName;
+    current = await buildReport(name, [{ backend: name, ok: true, detail: 'already running (chosen outside selectBackend)' }], false);
+    return current;
+  }
+  return selectBackend();
 }
 
 export function parseBackendName(value: string): BackendName | 'auto' {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { deviceReport } from '../backend';
+import { ensureBackend } from '../backend';
 import { installKitKernels, useStockKernels } from '../kernels';
 import { buildModel } from '../models/build';
 import { configFor, ScaleName, STEP_IDS } from '../models/steps';
@@ -66,7 +66,7 @@ const median = (xs: number[]): number => {
 };
 
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
-  const report = deviceReport();
+  const report = await ensureBackend();
   const onProgress = options.onProgress ?? silentProgress;
   const steps = options.steps ?? [...STEP_IDS];
   const rows: BenchRow[] = [];

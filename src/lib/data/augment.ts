@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { ensureBackend } from '../backend';
 import { Rng } from '../util/rng';
 
 /**
@@ -117,6 +118,7 @@ export function augmentBatch(x: tf.Tensor4D, options: AugmentOptions, rng: Rng):
  * will see. Runs on the current backend; returns host arrays.
  */
 export async function augmentPreview(pixels: Uint8Array, size: number, n: number, options: AugmentOptions, seed: number): Promise<Uint8Array[]> {
+  await ensureBackend();
   const rng = new Rng(seed);
   const out = tf.tidy(() => {
     const one = tf.div(tf.tensor4d(Float32Array.from(pixels), [1, size, size, 1]), 255);

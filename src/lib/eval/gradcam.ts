@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { ensureBackend } from '../backend';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { KitError } from '../util/errors';
 
@@ -93,6 +94,7 @@ function cachedSplit(model: tfl.LayersModel, cut: tfl.layers.Layer): ReturnType<
 
 /** Grad-CAM of one image x [1, H, W, C] (normalized as for the model). */
 export async function gradCam(model: tfl.LayersModel, x: tf.Tensor4D, options: GradCamOptions = {}): Promise<GradCam> {
+  await ensureBackend();
   const classIndex = options.classIndex ?? 1;
   const stage = options.stage ?? 4;
   const cut = stageOutput(model, stage);

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { ensureBackend } from '../backend';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { normalize, PixelStats } from '../data/batches';
 import { CLASS_NAMES } from '../data/classes';
@@ -34,6 +35,7 @@ export interface Classifier {
  * (best/ or last/). Checks that the metadata and the network agree.
  */
 export async function loadClassifier(dir: string): Promise<Classifier> {
+  await ensureBackend();
   const candidates = [path.join(dir, 'best'), dir];
   const found = candidates.find((d) => fs.existsSync(path.join(d, 'model.json')));
   if (found === undefined) {

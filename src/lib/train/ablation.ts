@@ -2,6 +2,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { ensureBackend } from '../backend';
 import { getProfile, Profile, ProfileName } from '../config/profiles';
 import { loadSettings } from '../config/settings';
 import { loadXrayData, XrayData } from '../data/dataset';
@@ -108,6 +109,7 @@ export interface AblationOutcome {
 
 /** Run (or resume) an ablation; returns when this shard's runs are all finished. */
 export async function runAblation(options: AblationOptions = {}): Promise<AblationOutcome> {
+  await ensureBackend();
   const profile = getProfile(options.profile);
   const overrides = options.overrides ?? {};
   const recipe = withOverrides(profile.train, overrides);

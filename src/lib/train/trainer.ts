@@ -13,7 +13,8 @@ import { ModelConfig } from '../models/config';
 import { getDropPathRng, setDropPathRng } from '../models/layers';
 import { planModel, PlanOp } from '../models/plan';
 import { configFor, ScaleName } from '../models/steps';
-import { KitError, messageOf } from '../util/errors';
+import { ensureBackend } from '../backend';
+import { explainError, KitError, messageOf } from '../util/errors';
 import { writeFileAtomic } from '../util/fs';
 import { Rng, seedFor } from '../util/rng';
 import { AdamW, clipByGlobalNorm } from './adamw';
@@ -104,6 +105,15 @@ export const LAST_DIR = 'last';
  * resumes where it stopped and reaches the same weights as an uninterrupted one.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
+  await ensureBackend();
+  try {
+    return await trainOnBackend(options);
+  } catch (err) {
+    throw explainError(err);
+  }
+}
+
+async function trainOnBackend(options: TrainOptions): Promise<TrainResult> {
   const { data, recipe, seed } = options;
   validateRecipe(recipe);
   const config = configFor(options.step, { scale: options.scale, inChannels: 1, numClasses: CLASS_NAMES.length, dropPath: recipe.dropPath });
