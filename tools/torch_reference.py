@@ -44,12 +44,12 @@ the timed steps vary by more than 1.5×. The channels_last memory format was 1.2
 than NCHW for the ResNet step and as fast for ConvNeXt, so it is the default; 1×1 convs as
 nn.Linear over channels (as the kit's Dense) were no faster than 1×1 Conv2d.
 
-Measured 2026-11-29 on 2 AMD EPYC cores, idle, torch 2.15.0 on 2 threads, channels_last, atto,
-64 px, batch 32, median of 5 (img/s, train / forward; over four runs):
-    resnet                  2,940,410 params   283-313 / 1141-1358
-    separate-downsampling   3,373,882 params   234-289 / 1234-1393
-The kit on its native TensorFlow backend in the same run: 142.5 / 641.7 and 106.9 / 513.4,
-0.38-0.49× of torch.
+Measured 2026-11-29 on 2 AMD EPYC cores, idle, torch 2.15.0 on 2 threads, channels_last,
+denormals flushed, atto, 64 px, batch 32, median of 21 (img/s, train / forward):
+    resnet                  2,940,410 params   310 / 1316   (240-310 train over several runs)
+    separate-downsampling   3,373,882 params   285 / 1368
+The kit on its native TensorFlow backend in the same run: 155 / 721 and 174 / 618, i.e.
+train 0.50 / 0.61 and forward 0.55 / 0.45 of torch (README, "Backends").
 """
 import argparse
 import json
