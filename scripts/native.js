@@ -384,7 +384,7 @@ function ensureNative(opts) {
   }
 }
 
-module.exports = { ensureNative, NativeError, requestedFlavour, resolveFlavour, libraryDir, CHOICES, PACKAGE, BUILD_INFO, TF_VERSION };
+module.exports = { ensureNative, NativeError, requestedFlavour, resolveFlavour, pinnedWheels, requirementsFile, libraryDir, CHOICES, PACKAGE, BUILD_INFO, TF_VERSION };
 
 if (require.main === module) {
   const USAGE = `usage: node scripts/native.js [--native=${CHOICES.join('|')}] [--rebuild] [--python=PATH]
