@@ -30,14 +30,22 @@ export interface AdamWState {
  * The moments are kept in one of two layouts, chosen by the backend when the optimizer is built:
  * - per variable (webgpu): one m and one v per parameter, updated by the fused KitAdamW kernel
  *   (three dispatches per variable);
- * - flat (tensorflow, cpu): m and v are each one vector over all parameters. An update
- *   concatenates the gradients and parameters, does the AdamW arithmetic once over the whole
- *   vector, and splits the result back: about 3 ops per variable plus 15, instead of 15 per
- *   variable. On the native backend each op costs tens of microseconds whatever its size, so this
- *   took the update of a ResNet (130 variables) from ~2000 ops to ~400.
+ * - flat (tensorflow, cpu): the parameters form two groups, those with weight decay and those
+ *   without, and m and v are one vector per group. An update concatenates a group's gradients
+ *   and parameters, does the AdamW arithmetic once over the whole vector, and splits the result
+ *   back: about 3 ops per variable plus 14 per group, instead of 14 per variable. On the native
+ *   backend each op costs tens of microseconds whatever its size, so this took the update of a
+ *   ResNet (130 variables) from ~2000 ops to ~400; grouping by decay lets the decay be a scalar.
  * The arithmetic, and so the numbers, are the same in both.
  */
-type Layout = { kind: 'per-variable'; m: tf.Variable[]; v: tf.Variable[] } | { kind: 'flat'; m: tf.Variable; v: tf.Variable; sizes: number[]; decayMask: tf.Tensor1D };
+interface FlatGroup {
+  /** Positions in the optimizer's variable list, in the order of the group's vectors. */
+  index: number[];
+  decay: boolean;
+  m: tf.Variable;
+  v: tf.Variable;
+}
+type Layout = { kind: 'per-variable'; m: tf.Variable[]; v: tf.Variable[] } | { kind: 'flat'; groups: FlatGroup[] };
 
 export class AdamW {
   readonly beta1: number;
@@ -60,15 +68,14 @@ export class AdamW {
     if (layout === 'per-variable' || variables.length === 0) {
       this.state = { kind: 'per-variable', m: variables.map((x) => ownedVariable(tf.zerosLike(x))), v: variables.map((x) => ownedVariable(tf.zerosLike(x))) };
     } else {
-      const sizes = variables.map((x) => x.size);
-      const total = sizes.reduce((a, b) => a + b, 0);
-      const mask = new Float32Array(total);
-      let offset = 0;
-      variables.forEach((x, i) => {
-        if (this.decayOf(x)) mask.fill(1, offset, offset + (sizes[i] as number));
-        offset += sizes[i] as number;
-      });
-      this.state = { kind: 'flat', m: ownedVariable(tf.zeros([total])), v: ownedVariable(tf.zeros([total])), sizes, decayMask: tf.tensor1d(mask) };
+      const groups: FlatGroup[] = [];
+      for (const decay of [true, false]) {
+        const index = variables.flatMap((x, k) => (this.decayOf(x) === decay ? [k] : []));
+        if (index.length === 0) continue;
+        const total = index.reduce((n, k) => n + (variables[k] as tf.Variable).size, 0);
+        groups.push({ index, decay, m: ownedVariable(tf.zeros([total])), v: ownedVariable(tf.zeros([total])) });
+      }
+      this.state = { kind: 'flat', groups };
     }
   }
 
@@ -118,33 +125,37 @@ export class AdamW {
     const mNew = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
     const vNew = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
     const decayed = decay === 1 ? p : tf.mul(p, decay);
-    const update = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), this.epsilon));
-    return { p: tf.sub(decayed, tf.mul(update, lr)), m: mNew, v: vNew };
+    // lr · m̂ / (√v̂ + ε) with the scalars folded: (lr / bc1) · m / (√v / √bc2 + ε), 5 passes over the vector, not 6.
+    const update = tf.div(tf.mul(mNew, lr / bc1), tf.add(tf.mul(tf.sqrt(vNew), 1 / Math.sqrt(bc2)), this.epsilon));
+    return { p: tf.sub(decayed, update), m: mNew, v: vNew };
   }
 
-  /** One update of every parameter at once, on the flat layout (see Layout). */
+  /** One update of every parameter at once, group by group, on the flat layout (see Layout). */
   private applyFlat(state: Extract<Layout, { kind: 'flat' }>, grads: tf.NamedTensorMap, lr: number, bc1: number, bc2: number): void {
-    tf.tidy(() => {
-      // Most parameters (norms, biases) are 1-D already: reshaping them would only add ops.
-      const flatten = (ts: tf.Tensor[]): tf.Tensor1D => tf.concat(ts.map((t) => (t.rank === 1 ? t : tf.reshape(t, [-1]))) as tf.Tensor1D[]);
-      const missing = this.vars.filter((p) => grads[p.name] === undefined);
-      // [P]: every gradient and every parameter, end to end in the order of the variables.
-      const g = flatten(this.vars.map((p) => grads[p.name] ?? tf.zerosLike(p)));
-      const p = flatten(this.vars);
-      const decay = this.weightDecay > 0 ? tf.sub(1, tf.mul(state.decayMask, lr * this.weightDecay)) : 1;
-      let next = this.arithmetic(p, g, state.m, state.v, decay, lr, bc1, bc2);
-      if (missing.length > 0) {
-        // A parameter without a gradient is left alone (as PyTorch skips p.grad is None): m, v, p unchanged.
-        const has = tf.cast(flatten(this.vars.map((x) => (grads[x.name] === undefined ? tf.zeros(x.shape) : tf.ones(x.shape)))), 'bool');
-        next = { p: tf.where(has, next.p, p), m: tf.where(has, next.m, state.m), v: tf.where(has, next.v, state.v) };
-      }
-      state.m.assign(next.m as tf.Tensor1D);
-      state.v.assign(next.v as tf.Tensor1D);
-      tf.split(next.p, state.sizes).forEach((part, i) => {
-        const x = this.vars[i] as tf.Variable;
-        x.assign(x.rank === 1 ? part : tf.reshape(part, x.shape));
+    for (const group of state.groups) {
+      tf.tidy(() => {
+        const vars = group.index.map((k) => this.vars[k] as tf.Variable);
+        // Most parameters without decay (norms, biases) are 1-D already: reshaping them would only add ops.
+        const flatten = (ts: tf.Tensor[]): tf.Tensor1D => (ts.length === 1 && ts[0]?.rank === 1 ? (ts[0] as tf.Tensor1D) : tf.concat(ts.map((t) => (t.rank === 1 ? t : tf.reshape(t, [-1]))) as tf.Tensor1D[]));
+        const missing = vars.some((x) => grads[x.name] === undefined);
+        // [P]: the group's gradients and parameters, end to end in the order of its variables.
+        const g = flatten(vars.map((x) => grads[x.name] ?? tf.zerosLike(x)));
+        const p = flatten(vars);
+        let next = this.arithmetic(p, g, group.m, group.v, group.decay && this.weightDecay > 0 ? 1 - lr * this.weightDecay : 1, lr, bc1, bc2);
+        if (missing) {
+          // A parameter without a gradient is left alone (as PyTorch skips p.grad is None): m, v, p unchanged.
+          const has = tf.cast(flatten(vars.map((x) => (grads[x.name] === undefined ? tf.zeros(x.shape) : tf.ones(x.shape)))), 'bool');
+          next = { p: tf.where(has, next.p, p), m: tf.where(has, next.m, group.m), v: tf.where(has, next.v, group.v) };
+        }
+        group.m.assign(next.m as tf.Tensor1D);
+        group.v.assign(next.v as tf.Tensor1D);
+        const parts = vars.length === 1 ? [next.p] : tf.split(next.p, vars.map((x) => x.size));
+        parts.forEach((part, i) => {
+          const x = vars[i] as tf.Variable;
+          x.assign(x.rank === 1 ? part : tf.reshape(part, x.shape));
+        });
       });
-    });
+    }
   }
 
   private applyFused(state: Extract<Layout, { kind: 'per-variable' }>, grads: tf.NamedTensorMap, lr: number, bc1: number, bc2: number): void {
@@ -165,13 +176,18 @@ export class AdamW {
   }
 
   async getState(): Promise<AdamWState> {
-    const perVariable = async (moments: tf.Variable[] | tf.Variable): Promise<Float32Array[]> => {
-      if (Array.isArray(moments)) return Promise.all(moments.map(async (x) => (await x.data()) as Float32Array));
-      const all = (await moments.data()) as Float32Array;
-      let offset = 0;
-      return this.vars.map((x) => all.slice(offset, (offset += x.size)));
+    const state = this.state;
+    const perVariable = async (which: 'm' | 'v'): Promise<Float32Array[]> => {
+      if (state.kind === 'per-variable') return Promise.all(state[which].map(async (x) => (await x.data()) as Float32Array));
+      const out: Float32Array[] = new Array<Float32Array>(this.vars.length);
+      for (const group of state.groups) {
+        const all = (await group[which].data()) as Float32Array;
+        let offset = 0;
+        for (const k of group.index) out[k] = all.slice(offset, (offset += (this.vars[k] as tf.Variable).size));
+      }
+      return out;
     };
-    return { step: this.t, names: this.vars.map((x) => x.name), m: await perVariable(this.state.m), v: await perVariable(this.state.v) };
+    return { step: this.t, names: this.vars.map((x) => x.name), m: await perVariable('m'), v: await perVariable('v') };
   }
 
   /**
@@ -196,8 +212,10 @@ export class AdamW {
           }
           return tf.tensor1d(all);
         };
-        layout.m.assign(join(state.m));
-        layout.v.assign(join(state.v));
+        for (const group of layout.groups) {
+          group.m.assign(join(group.index.map((k) => state.m[k] as Float32Array)));
+          group.v.assign(join(group.index.map((k) => state.v[k] as Float32Array)));
+        }
         return;
       }
       this.vars.forEach((x, i) => {
@@ -208,7 +226,7 @@ export class AdamW {
   }
 
   dispose(): void {
-    if (this.state.kind === 'flat') tf.dispose([this.state.m, this.state.v, this.state.decayMask]);
+    if (this.state.kind === 'flat') tf.dispose(this.state.groups.flatMap((g) => [g.m, g.v]));
     else tf.dispose([...this.state.m, ...this.state.v]);
   }
 }
