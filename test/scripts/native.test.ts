@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { projectRoot } from '../../src/lib/config/paths';
@@ -39,3 +41,15 @@ for (const flavour of ['cpu', 'gpu']) {
     if (flavour === 'gpu') for (const lib of ['cudnn', 'cublas', 'cuda-runtime', 'nccl']) assert.ok(pins.some((p) => p.includes(`nvidia-${lib}`)), lib);
   });
 }
+
+test('a failed download is a warning that names the part, the fix and the opt-out, and leaves nothing half-written in the cache', () => {
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'kit-native-'));
+  const r = native.ensureNative({ flag: 'cpu', python: path.join(cache, 'no-such-python'), quiet: true, announce: () => undefined, env: { ...process.env, KIT_CACHE_DIR: cache } });
+  assert.match(r.warning ?? '', /failed at download: could not start/);
+  assert.match(r.warning ?? '', /fix: check access to PyPI/);
+  assert.match(r.warning ?? '', /KIT_NATIVE=off/);
+  assert.match(r.warning ?? '', /works without it, on webgpu/);
+  // Neither the extraction folder nor the wheel folder survives the failure.
+  assert.deepEqual(fs.readdirSync(path.join(cache, 'native')), []);
+  fs.rmSync(cache, { recursive: true, force: true });
+});
