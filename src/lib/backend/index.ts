@@ -3,7 +3,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { KitError, messageOf } from '../util/errors';
 import { loadSettings } from '../config/settings';
 import { installKitKernels as installKernels, installMissingKernels } from '../kernels';
-import { describeNative, loadNative, nativeUsesGpu } from './tensorflow';
+import { describeNative, loadNative, nativeUsesGpu, TensorflowReport } from './tensorflow';
+
+export type { TensorflowReport } from './tensorflow';
 
 /**
  * Which TensorFlow.js backend runs the math, chosen once per process.
@@ -57,22 +59,6 @@ export interface AdapterReport {
   limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxComputeWorkgroupStorageSize: number; maxComputeInvocationsPerWorkgroup: number };
 }
 
-/** What the native backend runs on and where its library came from. */
-export interface TensorflowReport {
-  /** libtensorflow's version, as the binding reports it. */
-  version: string;
-  /** The npm package that provided the binding (`tfjs-node-native` is the kit's own build). */
-  package: string;
-  /** Whether ops run on a CUDA GPU. */
-  gpu: boolean;
-  /** TensorFlow's devices as the kit knows them: `CPU:0`, plus `GPU:0` when a GPU is in use. */
-  devices: string[];
-  /** Threads per op and ops in parallel (TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS; 0 = TensorFlow's default, one per core). */
-  threads: { intraOp: number; interOp: number };
-  /** How `npm run setup` built it (flavour, source wheel, library folder), when it did. */
-  build?: { flavour: string; requirements: string; library: string; builtAt: string };
-}
-
 /** The kit's answer to `nvidia-smi`: what will run the math. */
 export interface DeviceReport {
   backend: BackendName;
@@ -107,7 +93,8 @@ let current: DeviceReport | undefined;
  * backend call it themselves, so calling them first is fine too.
  */
 export async function selectBackend(options: SelectOptions = {}): Promise<DeviceReport> {
-  const wanted = parseBackendName(options.backend ?? loadSettings().backend);
+  const settings = loadSettings();
+  const wanted = parseBackendName(options.backend ?? settings.backend);
   if (current !== undefined && options.reselect !== true && (wanted === 'auto' || wanted === current.backend)) return current;
   const loaders: BackendLoaders = { ...realLoaders, ...options.loaders };
   const loaded = new Map<BackendName, LoadResult>();
@@ -126,7 +113,8 @@ export async function selectBackend(options: SelectOptions = {}): Promise<Device
   const tried: DeviceReport['tried'] = [];
   const failed = new Set<BackendName>();
   const ranking = wanted === 'auto' ? AUTO_RANKING : [{ backend: wanted, accelerated: false, label: wanted }];
-  if (wanted === 'auto' && nativeOff()) {
+  // KIT_NATIVE=off (or "native": "off" in kit.config.json) keeps auto away from the native backend.
+  if (wanted === 'auto' && settings.native === 'off') {
     loaded.set('tensorflow', { ok: false, reason: 'turned off (KIT_NATIVE=off)', install: 'unset KIT_NATIVE' });
   }
   for (const rank of ranking) {
@@ -316,11 +304,6 @@ async function loadTensorflow(): Promise<LoadResult> {
   const build = r.load.build;
   const from = build !== undefined ? `, built by setup (${build.flavour})` : '';
   return { ok: true, detail: `${r.load.package}${from}, ${gpu ? 'CUDA GPU' : 'CPU'}`, accelerated: gpu, describe: async () => ({ tensorflow: describeNative() }) };
-}
-
-/** KIT_NATIVE=off (or "native": "off" in kit.config.json) keeps auto away from the native backend. */
-function nativeOff(): boolean {
-  return loadSettings().native === 'off';
 }
 
 async function loadWebgpu(): Promise<LoadResult> {

@@ -53,9 +53,33 @@ export interface NativeAttr {
   value: boolean | number | string | number[];
 }
 
+/** How `npm run setup` built the binding (scripts/native.js writes it to kit-native.json). */
+export interface NativeBuild {
+  flavour: string;
+  requirements: string;
+  library: string;
+  builtAt: string;
+}
+
 export interface NativeLoad {
   package: string;
-  build?: { flavour: string; requirements: string; library: string; builtAt: string };
+  build?: NativeBuild;
+}
+
+/** What the native backend runs on and where its library came from (the device report's section). */
+export interface TensorflowReport {
+  /** libtensorflow's version, as the binding reports it. */
+  version: string;
+  /** The npm package that provided the binding (`tfjs-node-native` is the kit's own build). */
+  package: string;
+  /** Whether ops run on a CUDA GPU. */
+  gpu: boolean;
+  /** TensorFlow's devices as the kit knows them: `CPU:0`, plus `GPU:0` when a GPU is in use. */
+  devices: string[];
+  /** Threads per op and ops in parallel (TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS; 0 = TensorFlow's default, one per core). */
+  threads: { intraOp: number; interOp: number };
+  /** How `npm run setup` built it, when it did. */
+  build?: NativeBuild;
 }
 
 let loadedFrom: NativeLoad | undefined;
@@ -95,7 +119,7 @@ export function loadNative(): { ok: true; load: NativeLoad } | { ok: false; reas
       continue;
     }
     const info = path.join(path.dirname(resolved), 'kit-native.json');
-    const build = fs.existsSync(info) ? (JSON.parse(fs.readFileSync(info, 'utf8')) as NativeLoad['build']) : undefined;
+    const build = fs.existsSync(info) ? (JSON.parse(fs.readFileSync(info, 'utf8')) as NativeBuild) : undefined;
     loadedFrom = { package: pkg, build };
     return { ok: true, load: loadedFrom };
   }
@@ -114,7 +138,7 @@ const threadsFromEnv = (name: string): number => {
 };
 
 /** The device report's tensorflow section; call when the tensorflow backend is selected. */
-export function describeNative(): { version: string; package: string; gpu: boolean; devices: string[]; threads: { intraOp: number; interOp: number }; build?: NativeLoad['build'] } {
+export function describeNative(): TensorflowReport {
   const backend = tf.findBackend('tensorflow') as unknown as NativeBackend;
   const gpu = backend.isUsingGpuDevice;
   return {

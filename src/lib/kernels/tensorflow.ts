@@ -86,6 +86,34 @@ const reluGradient: tf.GradConfig = {
   },
 };
 
+/** The attributes of FusedBatchNormV3 / FusedBatchNormGradV3 in training mode. */
+function fusedBatchNormAttrs(b: NativeBackend, eps: number, format: 'NHWC' | 'NCHW'): NativeAttr[] {
+  return [
+    typeAttr(b, 'T'),
+    typeAttr(b, 'U'),
+    { name: 'epsilon', type: b.binding.TF_ATTR_FLOAT, value: eps },
+    { name: 'data_format', type: b.binding.TF_ATTR_STRING, value: format },
+    { name: 'is_training', type: b.binding.TF_ATTR_BOOL, value: true },
+  ];
+}
+
+/**
+ * FusedBatchNormV3 in training with the batch's own statistics (no running mean/variance in):
+ * [y, batch mean, unbiased batch variance, reserve 1..3], the reserves being what the gradient needs.
+ */
+function fusedBatchNorm(b: NativeBackend, x: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor, eps: number, format: 'NHWC' | 'NCHW'): [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor] {
+  const empty = tf.tensor1d([], 'float32');
+  const out = b.executeMultipleOutputs('FusedBatchNormV3', fusedBatchNormAttrs(b, eps, format), [x, scale, offset, empty, empty], 6);
+  empty.dispose();
+  return out as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
+/** FusedBatchNormGradV3 of fusedBatchNorm: [dx, dscale, doffset]. */
+function fusedBatchNormGrad(b: NativeBackend, dy: tf.Tensor, x: tf.Tensor, scale: tf.Tensor, reserves: tf.Tensor[], eps: number, format: 'NHWC' | 'NCHW'): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const [dx, dscale, doffset] = b.executeMultipleOutputs('FusedBatchNormGradV3', fusedBatchNormAttrs(b, eps, format), [dy, x, scale, ...reserves], 5);
+  return [dx as tf.Tensor, dscale as tf.Tensor, doffset as tf.Tensor];
+}
+
 /**
  * BatchNorm in training over every axis but the last (NHWC: statistics per channel over N, H, W),
  * as FusedBatchNormV3 with is_training; its gradient is FusedBatchNormGradV3 with the op's saved
@@ -95,28 +123,17 @@ const reluGradient: tf.GradConfig = {
 function nativeBatchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
   if (x.rank !== 4 || tf.getBackend() !== 'tensorflow') return STOCK_MATH.batchNormTrain(x, gamma, beta, eps);
   const b = nativeBackend();
-  const attrs = (training: boolean): NativeAttr[] => [
-    typeAttr(b, 'T'),
-    typeAttr(b, 'U'),
-    { name: 'epsilon', type: b.binding.TF_ATTR_FLOAT, value: eps },
-    { name: 'data_format', type: b.binding.TF_ATTR_STRING, value: 'NHWC' },
-    { name: 'is_training', type: b.binding.TF_ATTR_BOOL, value: training },
-  ];
   let stats: [tf.Tensor, tf.Tensor] | undefined;
   const op = tf.customGrad(((input: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor, save: tf.GradSaveFunc) => {
-    // No running statistics in (empty mean/variance): the op uses the batch's.
-    const empty = tf.tensor1d([], 'float32');
-    const [y, mean, varianceUnbiased, r1, r2, r3] = b.executeMultipleOutputs('FusedBatchNormV3', attrs(true), [input, scale, offset, empty, empty], 6) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-    empty.dispose();
+    const [y, mean, varianceUnbiased, r1, r2, r3] = fusedBatchNorm(b, input, scale, offset, eps, 'NHWC');
     const n = input.size / (input.shape[3] as number);
     stats = [tf.keep(mean), tf.keep(n > 1 ? tf.mul(varianceUnbiased, (n - 1) / n) : varianceUnbiased)];
     save([input, scale, r1, r2, r3]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, sscale, s1, s2, s3] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        const [dx, dscale, doffset] = b.executeMultipleOutputs('FusedBatchNormGradV3', attrs(true), [dy, sx, sscale, s1, s2, s3], 5);
-        return [dx as tf.Tensor, dscale as tf.Tensor, doffset as tf.Tensor];
+        const [sx, sscale, ...reserves] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        return fusedBatchNormGrad(b, dy, sx, sscale, reserves, eps, 'NHWC');
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
@@ -193,28 +210,21 @@ function nativeLayerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, ep
   const c = x.shape[x.rank - 1] as number;
   const r = x.size / c;
   const { ones, zeros } = unitAffineOf(r);
-  const attrs: NativeAttr[] = [
-    typeAttr(b, 'T'),
-    typeAttr(b, 'U'),
-    { name: 'epsilon', type: b.binding.TF_ATTR_FLOAT, value: eps },
-    { name: 'data_format', type: b.binding.TF_ATTR_STRING, value: 'NCHW' },
-    { name: 'is_training', type: b.binding.TF_ATTR_BOOL, value: true },
-  ];
   const sumAxes = x.shape.slice(0, -1).map((_, i) => i);
   const op = tf.customGrad(((input: tf.Tensor, g: tf.Tensor, bt: tf.Tensor, save: tf.GradSaveFunc) => {
     const rows = tf.reshape(input, [1, r, c, 1]); // NCHW view: channel = row
-    const empty = tf.tensor1d([], 'float32');
-    const [normalized, mean, variance, r1, r2, r3] = b.executeMultipleOutputs('FusedBatchNormV3', attrs, [rows, ones, zeros, empty, empty], 6) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-    tf.dispose([empty, mean, variance]);
+    const [normalized, mean, variance, r1, r2, r3] = fusedBatchNorm(b, rows, ones, zeros, eps, 'NCHW');
+    tf.dispose([mean, variance]);
     const xhat = tf.reshape(normalized, input.shape);
     save([rows, xhat, g, r1, r2, r3]);
     return {
       value: tf.add(tf.mul(xhat, g), bt),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sRows, sXhat, sG, s1, s2, s3] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        const [sRows, sXhat, sG, ...reserves] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
         const dxhat = tf.reshape(tf.mul(dy, sG), [1, r, c, 1]);
-        const [dRows] = b.executeMultipleOutputs('FusedBatchNormGradV3', attrs, [dxhat, sRows, ones, s1, s2, s3], 5);
-        return [tf.reshape(dRows as tf.Tensor, input.shape), tf.sum(tf.mul(dy, sXhat), sumAxes), tf.sum(dy, sumAxes)];
+        const [dRows, dOnes, dZeros] = fusedBatchNormGrad(b, dxhat, sRows, ones, reserves, eps, 'NCHW');
+        tf.dispose([dOnes, dZeros]);
+        return [tf.reshape(dRows, input.shape), tf.sum(tf.mul(dy, sXhat), sumAxes), tf.sum(dy, sumAxes)];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...inputs: tf.Tensor[]) => tf.Tensor;
