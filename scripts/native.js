@@ -23,6 +23,7 @@
 // "native" in kit.config.json, auto. Each part is skipped when already done (stamps hold what
 // it was done from), so running it again is fast. Any failure leaves the kit working on webgpu.
 
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
@@ -49,6 +50,8 @@ const TF_MEMBERS = [
   'tensorflow/include/tensorflow/core/platform/',
   'tensorflow/include/tsl/platform/',
   'tensorflow/include/xla/tsl/c/',
+  // tensorflow/c/kernels.h (the kit's own ops, native/kit_ops.cc) includes this one too.
+  'tensorflow/include/tensorflow/core/common_runtime/next_pluggable_device/c/',
 ];
 /** The file that records how the binding was built (read by the kit's device report). */
 const BUILD_INFO = 'kit-native.json';
@@ -61,6 +64,11 @@ class NativeError extends Error {
     this.fix = fix;
     this.output = output;
   }
+}
+
+/** The first 16 hex digits of a file's SHA-256 (stamps the binding with the kit ops it was built from). */
+function sha256(file) {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex').slice(0, 16);
 }
 
 function rel(p) {
@@ -191,7 +199,7 @@ function ensureLibrary(flavour, { python, quiet, announce, env }) {
   const stampFile = path.join(dir, '.kit-complete.json');
   const stamp = readJson(stampFile);
   const lib = path.join(dir, 'tensorflow', 'libtensorflow_cc.so.2');
-  if (stamp !== undefined && JSON.stringify(stamp.pins) === JSON.stringify(pins) && fs.existsSync(lib)) {
+  if (stamp !== undefined && JSON.stringify(stamp.pins) === JSON.stringify(pins) && JSON.stringify(stamp.members) === JSON.stringify(TF_MEMBERS) && fs.existsSync(lib)) {
     return { dir, skipped: `${rel(dir)} holds ${pins[0].split(' ')[0]}` };
   }
   const wheels = path.join(path.dirname(dir), `wheels-${flavour}`);
@@ -220,7 +228,7 @@ function ensureLibrary(flavour, { python, quiet, announce, env }) {
     if (!fs.existsSync(path.join(partial, 'tensorflow', 'libtensorflow_cc.so.2'))) {
       throw new NativeError('extract', `the wheel of ${pins[0].split(' ')[0]} has no tensorflow/libtensorflow_cc.so.2`, `restore ${rel(reqFile)} (\`git checkout ${rel(reqFile)}\`)`);
     }
-    fs.writeFileSync(path.join(partial, '.kit-complete.json'), `${JSON.stringify({ pins, files: summary.files, bytes: summary.bytes }, null, 2)}\n`);
+    fs.writeFileSync(path.join(partial, '.kit-complete.json'), `${JSON.stringify({ pins, members: TF_MEMBERS, files: summary.files, bytes: summary.bytes }, null, 2)}\n`);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.renameSync(partial, dir);
     announce(`extracted ${summary.files} files, ${(summary.bytes / 2 ** 20).toFixed(0)} MB, into ${rel(dir)} (${seconds(t0)})`);
@@ -262,6 +270,91 @@ function nodeHeaders(env) {
 }
 
 /**
+ * The changes the kit makes to tfjs-node's C++ sources before building them:
+ * 1. The kit's own ops (native/kit_ops.cc: a LayerNorm TensorFlow lacks) are copied next to the
+ *    binding's sources and added to binding.gyp, so loading the binding registers them.
+ * 2. *List* attributes of strings and of types. tfjs-node 4.22 sets single strings and types
+ *    but not lists of them, so TensorFlow's fused ops cannot be called: `_FusedConv2D` and
+ *    `_FusedMatMul` take `fused_ops` (a list of names such as ["BiasAdd", "Relu"]) and `TArgs`
+ *    (the types of the extra inputs). Each insertion goes right after the opening line of its
+ *    `case` and hands an array to TFE_OpSetAttrStringList / TFE_OpSetAttrTypeList (both copy
+ *    what they are given).
+ * The anchors are checked, so a different tfjs-node fails loudly instead of building an
+ * unpatched binding. Bump PATCH_VERSION when the inserted code changes; it and a hash of
+ * kit_ops.cc are part of the binding's stamp, so setup rebuilds.
+ */
+const PATCH_VERSION = 3;
+const KIT_OPS = path.join(ROOT, 'native', 'kit_ops.cc');
+const PATCH_MARK = '// convnext-xray-kit: list attributes (scripts/native.js)';
+/** Reads a JS array attribute element by element: `each` is C++ run with `element` and `i`. */
+const arrayPrologue = (declarations, each, call) => `      if (IsArray(env, nstatus, &js_value)) {
+        uint32_t length;
+        nstatus = napi_get_array_length(env, js_value, &length);
+        ENSURE_NAPI_OK(env, nstatus);
+${declarations}
+        for (uint32_t i = 0; i < length; ++i) {
+          napi_value element;
+          nstatus = napi_get_element(env, js_value, i, &element);
+          ENSURE_NAPI_OK(env, nstatus);
+${each}
+        }
+        ${call}
+        break;
+      }
+`;
+const PATCHES = [
+  {
+    anchor: '    case TF_ATTR_STRING: {\n',
+    code: `      ${PATCH_MARK}\n${arrayPrologue(
+      `        std::vector<std::string> strings(length);
+        std::vector<const void *> values(length);
+        std::vector<size_t> lengths(length);`,
+      `          nstatus = GetStringParam(env, element, strings[i]);
+          ENSURE_NAPI_OK(env, nstatus);
+          values[i] = strings[i].data();
+          lengths[i] = strings[i].size();`,
+      'TFE_OpSetAttrStringList(tfe_op, attr_name, values.data(), lengths.data(), static_cast<int>(length));',
+    )}`,
+  },
+  {
+    anchor: '    case TF_ATTR_TYPE: {\n',
+    code: `      ${PATCH_MARK}\n${arrayPrologue(
+      '        std::vector<TF_DataType> types(length);',
+      `          nstatus = napi_get_value_int32(env, element, reinterpret_cast<int32_t *>(&types[i]));
+          ENSURE_NAPI_OK(env, nstatus);`,
+      'TFE_OpSetAttrTypeList(tfe_op, attr_name, types.data(), static_cast<int>(length));',
+    )}`,
+  },
+];
+
+/** Applies the list-attribute patch to the package's binding source (idempotent). */
+function patchBindingSource(pkgDir) {
+  fs.copyFileSync(KIT_OPS, path.join(pkgDir, 'binding', 'kit_ops.cc'));
+  const gyp = path.join(pkgDir, 'binding.gyp');
+  const gypText = fs.readFileSync(gyp, 'utf8');
+  if (!gypText.includes("'binding/kit_ops.cc'")) {
+    const sourcesAnchor = "'binding/tfjs_binding.cc'";
+    if (!gypText.includes(sourcesAnchor)) {
+      throw new NativeError('binding', `${rel(gyp)} does not list ${sourcesAnchor} in its sources`, `restore the pinned @tensorflow/tfjs-node: \`rm -rf node_modules/${PACKAGE}\`, \`npm ci\`, then \`npm run setup\``);
+    }
+    fs.writeFileSync(gyp, gypText.replace(sourcesAnchor, `${sourcesAnchor},\n      'binding/kit_ops.cc'`));
+  }
+  const file = path.join(pkgDir, 'binding', 'tfjs_backend.cc');
+  let source = fs.readFileSync(file, 'utf8');
+  if (source.includes(PATCH_MARK)) return;
+  if (!source.includes('#include <vector>')) source = source.replace('#include <string>\n', '#include <string>\n#include <vector>\n');
+  for (const { anchor, code } of PATCHES) {
+    const at = source.indexOf(anchor);
+    if (at < 0 || source.indexOf(anchor, at + 1) >= 0) {
+      throw new NativeError('binding', `${rel(file)} does not have the code the kit patches (one \`${anchor.trim()}\`)`, `restore the pinned @tensorflow/tfjs-node: \`rm -rf node_modules/${PACKAGE}\`, \`npm ci\`, then \`npm run setup\``);
+    }
+    const cut = at + anchor.length;
+    source = source.slice(0, cut) + code + source.slice(cut);
+  }
+  fs.writeFileSync(file, source);
+}
+
+/**
  * Part 2: tfjs-node's binding built against the library in `libDir`, where node-pre-gyp looks
  * for it (lib/napi-v8/tfjs_binding.node). deps/ holds links to the cached library, so the
  * binding's RUNPATH ($ORIGIN/../../deps/lib) finds it at run time.
@@ -274,7 +367,7 @@ function ensureBinding(flavour, libDir, { quiet, announce, env }) {
   const napi = /napi-v(\d+)$/.exec(moduleDir)?.[1];
   if (napi === undefined) throw new NativeError('binding', `unexpected binding folder ${moduleDir}`, `reinstall: \`rm -rf node_modules/${PACKAGE}\` then \`npm ci\``);
   const infoFile = path.join(pkg.dir, BUILD_INFO);
-  const want = { flavour, tensorflow: TF_VERSION, library: libDir, tfjsNode: pkg.version, node: process.versions.node, napi: Number(napi) };
+  const want = { flavour, tensorflow: TF_VERSION, library: libDir, tfjsNode: pkg.version, node: process.versions.node, napi: Number(napi), patch: PATCH_VERSION, kitOps: sha256(KIT_OPS) };
   const have = readJson(infoFile);
   if (have !== undefined && fs.existsSync(bindingFile) && Object.entries(want).every(([k, v]) => have[k] === v)) {
     return { skipped: `${rel(bindingFile)} is built against ${rel(libDir)}` };
@@ -295,6 +388,7 @@ function ensureBinding(flavour, libDir, { quiet, announce, env }) {
     include: 'include',
   };
   for (const [link, target] of Object.entries(links)) fs.symlinkSync(path.join(tfDir, target), path.join(deps, link));
+  patchBindingSource(pkg.dir);
   const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js', { paths: [ROOT] });
   run('binding', process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodeHeaders(env)}`, '--module_name=tfjs_binding', `--module_path=${moduleDir}`, `--napi_build_version=${napi}`, '--jobs=max'], {
     quiet,
@@ -384,7 +478,7 @@ function ensureNative(opts) {
   }
 }
 
-module.exports = { ensureNative, NativeError, requestedFlavour, resolveFlavour, pinnedWheels, requirementsFile, libraryDir, CHOICES, PACKAGE, BUILD_INFO, TF_VERSION };
+module.exports = { ensureNative, patchBindingSource, NativeError, requestedFlavour, resolveFlavour, pinnedWheels, requirementsFile, libraryDir, CHOICES, PACKAGE, BUILD_INFO, TF_VERSION };
 
 if (require.main === module) {
   const USAGE = `usage: node scripts/native.js [--native=${CHOICES.join('|')}] [--rebuild] [--python=PATH]

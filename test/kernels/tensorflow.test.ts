@@ -6,6 +6,8 @@ import { selectBackend } from '../../src/lib/backend';
 import { loadNative } from '../../src/lib/backend/tensorflow';
 import { augmentBatch, drawAugment, XRAY_AUGMENT } from '../../src/lib/data/augment';
 import { installKitKernels, useStockKernels } from '../../src/lib/kernels';
+import { kitOpsAvailable, NATIVE_INFERENCE, oneDnnAvailable } from '../../src/lib/kernels/tensorflow';
+import { Activation, ConvGeometry, STOCK_INFERENCE } from '../../src/lib/models/fuse';
 import { BatchNorm, layerMath } from '../../src/lib/models/layers';
 import { Rng } from '../../src/lib/util/rng';
 import { randomArray, relError } from '../helpers/reference';
@@ -110,7 +112,7 @@ test("ReLU's gradient (native ReluGrad) equals tfjs's, zero at x = 0", { skip },
   assert.equal(Math.abs(r.native[0]?.[0] ?? NaN), 0);
 });
 
-test('BatchNorm in training (FusedBatchNormV3 / GradV3): output, batch statistics and all three gradients match the stock ops', { skip }, async () => {
+test('BatchNorm in training (the kit\'s KitBatchNorm / KitBatchNormGrad): output, batch statistics and all three gradients match the stock ops', { skip }, async () => {
   for (const shape of [
     [8, 5, 7, 3],
     [3, 2, 1, 16],
@@ -161,7 +163,7 @@ test('pointwise (MatMul + BiasAdd, written-out gradient): output and gradients o
   }
 });
 
-test('LayerNorm (FusedBatchNormV3 on a row-per-channel NCHW view) and GELU (written-out derivative): values and gradients match tfjs', { skip }, async () => {
+test('LayerNorm (the kit\'s KitLayerNorm / KitLayerNormGrad) and GELU (written-out derivative): values and gradients match tfjs', { skip }, async () => {
   for (const shape of [
     [4, 5, 3, 7],
     [2, 1, 1, 96],
@@ -207,4 +209,62 @@ test('useStockKernels() puts the stock ReLU gradient back on the tensorflow back
   const stock = await tf.grad((t: tf.Tensor) => tf.sum(tf.relu(t)))(x()).data();
   assert.deepEqual(Array.from(kit), Array.from(stock));
   await installKitKernels('tensorflow');
+});
+
+test('the binding built by setup has the kit\'s ops and passes list attributes (so oneDNN\'s fused ops run)', { skip }, async () => {
+  await tf.setBackend('tensorflow');
+  assert.equal(kitOpsAvailable(), true, 'KitLayerNorm is not registered: the binding was not built from native/kit_ops.cc (run `npm run setup`)');
+  assert.equal(oneDnnAvailable(), true, '_MklNativeFusedConv2D did not run: list attributes are not passed, or oneDNN is off (TF_ENABLE_ONEDNN_OPTS=0)');
+});
+
+test('the kit\'s ops reject bad shapes with a message that names them (no crash, no garbage)', { skip }, async () => {
+  await tf.setBackend('tensorflow');
+  const b = tf.backend() as unknown as { executeMultipleOutputs: (name: string, attrs: unknown[], inputs: tf.Tensor[], n: number) => tf.Tensor[] };
+  const x = tf.ones([2, 3, 4]);
+  assert.throws(() => b.executeMultipleOutputs('KitLayerNorm', [], [x, tf.ones([5]), tf.zeros([5])], 3), /KitLayerNorm: gamma must be \[4\] for x of shape \[2,3,4\], got \[5\]/);
+  assert.throws(() => b.executeMultipleOutputs('KitBatchNorm', [], [x, tf.ones([4]), tf.zeros([3])], 3), /KitBatchNorm: beta must have 4 elements/);
+  assert.throws(() => b.executeMultipleOutputs('KitBatchNormGrad', [], [tf.ones([2, 4]), x, tf.ones([4]), tf.zeros([4]), tf.ones([4])], 3), /KitBatchNormGrad: dy must have x's shape \[2,3,4\]/);
+});
+
+test('inference ops (oneDNN fused conv, depthwise conv and matmul with bias, residual sum and ReLU/GELU) match tfjs\'s on the cpu backend for every epilogue', { skip }, async () => {
+  const acts: (Activation | null)[] = [null, 'relu', 'gelu'];
+  const convCases: { x: number[]; filter: number[]; g: ConvGeometry }[] = [
+    { x: [2, 9, 9, 3], filter: [3, 3, 3, 5], g: { stride: 1, padding: 'same', depthwise: false } },
+    { x: [2, 9, 8, 4], filter: [3, 3, 4, 6], g: { stride: 2, padding: 'same', depthwise: false } },
+    { x: [2, 8, 8, 3], filter: [2, 2, 3, 4], g: { stride: 2, padding: 'valid', depthwise: false } },
+    { x: [2, 9, 9, 4], filter: [7, 7, 4, 1], g: { stride: 1, padding: 'same', depthwise: true } },
+    { x: [2, 8, 8, 4], filter: [3, 3, 4, 1], g: { stride: 2, padding: 'same', depthwise: true } },
+  ];
+  for (const [i, c] of convCases.entries()) {
+    const cout = c.g.depthwise ? (c.filter[2] as number) : (c.filter[3] as number);
+    const x = host(c.x, 40 + i);
+    const filter = host(c.filter, 50 + i, 0.4);
+    const bias = host([cout], 60 + i, 0.5);
+    const side = (n: number, k: number): number => (c.g.padding === 'same' ? Math.ceil(n / c.g.stride) : Math.floor((n - k) / c.g.stride) + 1);
+    const residual = host([c.x[0] as number, side(c.x[1] as number, c.filter[0] as number), side(c.x[2] as number, c.filter[1] as number), cout], 70 + i);
+    for (const act of acts) {
+      for (const withResidual of [false, true]) {
+        const run = (m: typeof STOCK_INFERENCE) => (): tf.Tensor[] => [m.conv(x() as tf.Tensor4D, filter() as tf.Tensor4D, bias() as tf.Tensor1D, c.g, { act, residual: withResidual ? residual() : undefined })];
+        const r = await bothWays(run(NATIVE_INFERENCE), run(STOCK_INFERENCE));
+        assertClose(`conv ${c.filter.join('×')} ${JSON.stringify(c.g)} act ${act} residual ${withResidual}`, r);
+      }
+    }
+  }
+  for (const [i, shape] of [[2, 5, 5, 8], [3, 16]].entries()) {
+    const k = shape[shape.length - 1] as number;
+    const x = host(shape, 80 + i);
+    const kernel = host([k, 12], 81 + i, 0.4);
+    const bias = host([12], 82 + i, 0.5);
+    const residual = host([...shape.slice(0, -1), 12], 83 + i);
+    for (const act of acts) {
+      for (const withResidual of [false, true]) {
+        const run = (m: typeof STOCK_INFERENCE) => (): tf.Tensor[] => [m.linear(x(), kernel() as tf.Tensor2D, bias() as tf.Tensor1D, { act, residual: withResidual ? residual() : undefined })];
+        const r = await bothWays(run(NATIVE_INFERENCE), run(STOCK_INFERENCE));
+        assertClose(`linear ${shape.join('×')}→12 act ${act} residual ${withResidual}`, r);
+      }
+    }
+  }
+  const x = host([3, 4, 4, 10], 90, 2, 0.5);
+  const ln = await bothWays(() => [NATIVE_INFERENCE.layerNorm(x(), host([10], 91, 0.5, 1)() as tf.Tensor1D, host([10], 92)() as tf.Tensor1D, 1e-6)], () => [STOCK_INFERENCE.layerNorm(x(), host([10], 91, 0.5, 1)() as tf.Tensor1D, host([10], 92)() as tf.Tensor1D, 1e-6)]);
+  assertClose('inference layerNorm', ln);
 });

@@ -11,6 +11,7 @@ interface NativeScript {
   pinnedWheels(file: string): string[];
   requirementsFile(flavour: string): string;
   ensureNative(opts: Record<string, unknown>): { skipped?: string; warning?: string };
+  patchBindingSource(pkgDir: string): void;
   NativeError: new (...args: never[]) => Error;
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -52,4 +53,32 @@ test('a failed download is a warning that names the part, the fix and the opt-ou
   // Neither the extraction folder nor the wheel folder survives the failure.
   assert.deepEqual(fs.readdirSync(path.join(cache, 'native')), []);
   fs.rmSync(cache, { recursive: true, force: true });
+});
+
+test('the binding patch adds the kit ops and list attributes once, and refuses a source without its anchors, leaving it untouched', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kit-binding-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'binding'));
+    // The shape of tfjs-node 4.22's files where the patch goes (the real ones are compiled by setup; test/kernels checks the result).
+    const source = ['#include <string>', 'void AssignOpAttr() {', '  switch (tf_attr_type) {', '    case TF_ATTR_STRING: {', '      break;', '    }', '    case TF_ATTR_TYPE: {', '      break;', '    }', '  }', '}', ''].join('\n');
+    const gyp = "{ 'targets': [{ 'sources': [\n      'binding/tfjs_backend.cc',\n      'binding/tfjs_binding.cc'\n    ] }] }\n";
+    fs.writeFileSync(path.join(dir, 'binding', 'tfjs_backend.cc'), source);
+    fs.writeFileSync(path.join(dir, 'binding.gyp'), gyp);
+    native.patchBindingSource(dir);
+    const patched = fs.readFileSync(path.join(dir, 'binding', 'tfjs_backend.cc'), 'utf8');
+    assert.match(patched, /#include <vector>/);
+    assert.match(patched, /case TF_ATTR_STRING: \{\n.*convnext-xray-kit[^]*TFE_OpSetAttrStringList[^]*case TF_ATTR_TYPE: \{\n.*convnext-xray-kit[^]*TFE_OpSetAttrTypeList/);
+    assert.match(fs.readFileSync(path.join(dir, 'binding.gyp'), 'utf8'), /'binding\/tfjs_binding.cc',\n\s+'binding\/kit_ops.cc'/);
+    assert.equal(fs.readFileSync(path.join(dir, 'binding', 'kit_ops.cc'), 'utf8'), fs.readFileSync(path.join(projectRoot(), 'native', 'kit_ops.cc'), 'utf8'));
+    native.patchBindingSource(dir);
+    assert.equal(fs.readFileSync(path.join(dir, 'binding', 'tfjs_backend.cc'), 'utf8'), patched, 'patching twice changed the source');
+    assert.equal((fs.readFileSync(path.join(dir, 'binding.gyp'), 'utf8').match(/kit_ops/g) ?? []).length, 1);
+
+    const other = source.replace('    case TF_ATTR_TYPE: {\n', '    case TF_ATTR_DATATYPE: {\n');
+    fs.writeFileSync(path.join(dir, 'binding', 'tfjs_backend.cc'), other);
+    assert.throws(() => native.patchBindingSource(dir), (e: Error) => e instanceof native.NativeError && /does not have the code the kit patches \(one `case TF_ATTR_TYPE: \{`\)/.test(e.message));
+    assert.equal(fs.readFileSync(path.join(dir, 'binding', 'tfjs_backend.cc'), 'utf8'), other);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

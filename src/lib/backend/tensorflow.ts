@@ -50,7 +50,8 @@ export interface NativeBackend {
 export interface NativeAttr {
   name: string;
   type: number;
-  value: boolean | number | string | number[];
+  /** Lists of strings and of types need the binding that scripts/native.js patches. */
+  value: boolean | number | string | number[] | string[];
 }
 
 /** How `npm run setup` built the binding (scripts/native.js writes it to kit-native.json). */

@@ -6,6 +6,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { normalize, PixelStats } from '../data/batches';
 import { CLASS_NAMES } from '../data/classes';
 import { decodeXray, Fit, FITS } from '../data/decode';
+import { fuseForInference } from '../models/fuse';
 import { loadModel } from '../models/io';
 import { KitError } from '../util/errors';
 
@@ -72,21 +73,26 @@ export interface Prediction {
 export async function predictFiles(clf: Classifier, files: readonly string[], batchSize = 32): Promise<Prediction[]> {
   const out: Prediction[] = [];
   const { size, fit } = clf.input;
-  for (let s = 0; s < files.length; s += batchSize) {
-    const chunk = files.slice(s, s + batchSize);
-    const pixels = await Promise.all(chunk.map(async (f) => (await decodeXray(f, size, fit, f)).pixels));
-    const data = new Float32Array(chunk.length * size * size);
-    pixels.forEach((p, i) => {
-      for (let k = 0; k < p.length; k++) data[i * size * size + k] = (p[k] as number) / 255;
-    });
-    const probs = tf.tidy(() => tf.softmax(clf.model.apply(normalize(tf.tensor4d(data, [chunk.length, size, size, 1]), clf.input.normalization), { training: false }) as tf.Tensor2D));
-    const values = await probs.data();
-    probs.dispose();
-    chunk.forEach((file, i) => {
-      const row = Array.from(values.subarray(i * clf.classes.length, (i + 1) * clf.classes.length));
-      const best = row.indexOf(Math.max(...row));
-      out.push({ file, probabilities: Object.fromEntries(clf.classes.map((c, k) => [c, row[k] as number])), predicted: clf.classes[best] as string });
-    });
+  const graph = fuseForInference(clf.model);
+  try {
+    for (let s = 0; s < files.length; s += batchSize) {
+      const chunk = files.slice(s, s + batchSize);
+      const pixels = await Promise.all(chunk.map(async (f) => (await decodeXray(f, size, fit, f)).pixels));
+      const data = new Float32Array(chunk.length * size * size);
+      pixels.forEach((p, i) => {
+        for (let k = 0; k < p.length; k++) data[i * size * size + k] = (p[k] as number) / 255;
+      });
+      const probs = tf.tidy(() => tf.softmax(graph.predict(normalize(tf.tensor4d(data, [chunk.length, size, size, 1]), clf.input.normalization))));
+      const values = await probs.data();
+      probs.dispose();
+      chunk.forEach((file, i) => {
+        const row = Array.from(values.subarray(i * clf.classes.length, (i + 1) * clf.classes.length));
+        const best = row.indexOf(Math.max(...row));
+        out.push({ file, probabilities: Object.fromEntries(clf.classes.map((c, k) => [c, row[k] as number])), predicted: clf.classes[best] as string });
+      });
+    }
+  } finally {
+    graph.dispose();
   }
   return out;
 }

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { setInferenceMath, STOCK_INFERENCE } from '../models/fuse';
 import { setLayerMath, STOCK_MATH } from '../models/layers';
 import { conv2dBackpropFilter, depthwiseBackpropFilter, depthwiseBackpropInput, directConv2d, geometryOf, setReductionParallelism } from './conv-grad';
 import { FUSED_KERNELS, FUSED_MATH } from './fused';
 import type { WebGPUBackendLike } from './program';
-import { NATIVE_GRADIENTS, NATIVE_KERNELS, NATIVE_MATH } from './tensorflow';
+import { NATIVE_GRADIENTS, NATIVE_INFERENCE, NATIVE_KERNELS, NATIVE_MATH } from './tensorflow';
 
 export { setPoisonOutputs } from './program';
 
@@ -112,6 +113,7 @@ function installNativeKernels(): boolean {
     tf.registerGradient(g);
   }
   setLayerMath(NATIVE_MATH);
+  setInferenceMath(NATIVE_INFERENCE);
   return true;
 }
 
@@ -163,5 +165,6 @@ export function useStockKernels(): void {
   for (const [name, config] of stockGradients) if (config !== undefined) tf.registerGradient(config);
   stockGradients.clear();
   setLayerMath(STOCK_MATH);
+  setInferenceMath(STOCK_INFERENCE);
 }
 
