@@ -67,6 +67,17 @@ test('every roadmap step: the inference graph gives model.apply\'s logits on the
   await useCpu();
 });
 
+test('resnet and ConvNeXt: the inference graph gives model.apply\'s logits on webgpu (the kit\'s WGSL kernels)', async () => {
+  // webgpu is required in CI (lavapipe there); the kit's fused conv replaces tfjs's FusedConv2D.
+  await selectBackend({ backend: 'webgpu', reselect: true });
+  await installKitKernels('webgpu');
+  for (const step of ['resnet', 'separate-downsampling']) {
+    const { err } = await compare(step);
+    assert.ok(err < 1e-4, `${step}: fused logits differ by ${err.toExponential(2)}`);
+  }
+  await useCpu();
+});
+
 test('resnet: every BatchNorm is folded, every residual sum and ReLU runs inside a conv', async () => {
   await useCpu();
   const config = configFor('resnet', { scale: 'smoke', inChannels: 1, numClasses: 2 });
