@@ -106,6 +106,8 @@ export type InferenceNode = { name: string; inputs: string[] } & (
   | { kind: 'scaleShift'; scale: tf.Tensor1D; shift: tf.Tensor1D }
   | { kind: 'act'; fn: Activation }
   | { kind: 'add' }
+  /** DropPath: the identity at inference (removed while fusing). */
+  | { kind: 'identity' }
   | { kind: 'maxPool'; pool: number; stride: number; padding: 'same' | 'valid' }
   | { kind: 'globalAvgPool' }
   /** Anything the graph does not know: run as the layer itself, in inference mode. */
@@ -149,6 +151,7 @@ export class InferenceModel {
           case 'scaleShift': y = tf.add(tf.mul(x0, n.scale), n.shift); break;
           case 'act': y = activate(x0, n.fn); break;
           case 'add': y = n.inputs.slice(1).reduce((s, name) => tf.add(s, get(name)), x0); break;
+          case 'identity': y = x0; break;
           case 'maxPool': y = tf.maxPool(x0 as tf.Tensor4D, n.pool, n.stride, n.padding); break;
           case 'globalAvgPool': y = tf.mean(x0, [1, 2]); break;
           case 'layer': y = n.layer.apply(n.inputs.length === 1 ? x0 : n.inputs.map(get), { training: false }) as tf.Tensor; break;
@@ -272,8 +275,7 @@ function nodeOf(layer: tfl.layers.Layer, inputs: string[], own: <T extends tf.Te
     case 'GlobalAveragePooling2D':
       return (config['dataFormat'] ?? 'channelsLast') === 'channelsLast' ? { name, inputs, kind: 'globalAvgPool' } : generic;
     case 'KitDropPath':
-      // Identity at inference; kept as a node only until the rewiring below removes it.
-      return { name, inputs, kind: 'add' };
+      return { name, inputs, kind: 'identity' };
     default:
       return generic;
   }
@@ -290,9 +292,9 @@ function inboundNames(layer: tfl.layers.Layer): string[] {
 /**
  * Rewrite a trained LayersModel (single input, single output, as buildModel makes) into its
  * inference graph: BatchNorm folded into the conv before it, layer scale into pwconv2, the
- * residual sum and the activation fused
- * into the conv or linear layer that produces their input, DropPath removed. Layers it does not
- * know run as themselves. Errors: a KitError for a layer applied more than once.
+ * residual sum and the activation fused into the conv or linear layer that produces their
+ * input, DropPath removed. Layers it does not know run as themselves. Errors: a KitError for a
+ * network with several inputs or outputs, or a layer applied more than once.
  */
 export function fuseForInference(model: tfl.LayersModel): InferenceModel {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
@@ -329,8 +331,8 @@ export function fuseForInference(model: tfl.LayersModel): InferenceModel {
       return own(tf.keep(next));
     };
 
-    // 1. DropPath and single-input adds are the identity at inference.
-    for (const n of [...nodes.values()]) if (n.kind === 'add' && n.inputs.length === 1) bypass(n.name, n.inputs[0] as string);
+    // 1. DropPath is the identity at inference.
+    for (const n of [...nodes.values()]) if (n.kind === 'identity') bypass(n.name, n.inputs[0] as string);
 
     // 2. Per-channel scale and shift (BatchNorm, layer scale) into the conv/linear before it: W·s, b·s + t.
     for (const n of [...nodes.values()]) {
