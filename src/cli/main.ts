@@ -9,15 +9,16 @@ import { KitError } from '../lib/util/errors';
 import { terminalProgress } from '../lib/util/progress';
 import { helpText, OptionSpec, parseArgs, parseOverrides } from './args';
 import { selectBackend as ensureBackend } from '../lib/backend';
-import { getProfile } from '../lib/config/profiles';
-import { ablationId, parseShard, runAblation, runDirOf, runOne } from '../lib/train/ablation';
-import { ablationReport, AblationReport } from '../lib/train/report';
+import { getProfile } from '../lib/experiment/profiles';
+import { ablationId, parseShard, runAblation, runOne } from '../lib/experiment/ablation';
+import { ablationDir, runDirOf } from '../lib/runs';
+import { ablationReport, AblationReport } from '../lib/experiment/report';
 import { withOverrides } from '../lib/train/recipe';
 import type { TrainProgress } from '../lib/train/trainer';
 import { formatDuration, ProgressSink } from '../lib/util/progress';
 import * as path from 'node:path';
-import { ablationHtmlPage } from '../lib/eval/html-report';
-import { evaluateRun, savePredictions } from '../lib/eval/evaluate';
+import { ablationHtmlPage } from '../lib/experiment/html-report';
+import { evaluateRun, savePredictions } from '../lib/experiment/evaluate';
 import { loadClassifier, predictFiles } from '../lib/eval/inference';
 import { writeHtml } from '../lib/plot/html';
 import { runBench } from '../lib/bench/bench';
@@ -56,7 +57,7 @@ const COMMANDS: Record<string, Command> = {
     },
     run: async (_, o) => {
       const data = await loadXrayData({
-        profile: o['profile'] as string | undefined,
+        profile: getProfile(o['profile'] as string | undefined),
         onProgress: terminalProgress(),
         onBadImage: o['skip-bad-images'] === true ? 'skip' : 'error',
       });
@@ -118,7 +119,7 @@ const COMMANDS: Record<string, Command> = {
       const spec = { step: String(o['step']), seed: Number(o['seed'] ?? 0), profile: profile.name, overrides };
       await ensureBackend();
       const data = await loadXrayData({ profile, onProgress: terminalProgress() });
-      const dir = runDirOf(path.join(loadSettings().runsDir, ablationId(profile.name, overrides)), spec);
+      const dir = runDirOf(ablationDir(loadSettings().runsDir, ablationId(profile.name, overrides)), spec);
       const bar = trainBar();
       const result = await runOne(spec, profile, recipe, data, dir, { onProgress: (s2, p) => bar(s2, p) });
       if (o['json'] === true) json(result);

@@ -4,14 +4,17 @@
  * work at import time.
  */
 export * as backend from './backend';
-export * as data from './data';
-export * as plot from './plot';
-export * as nb from './notebook';
+export * as metrics from './metrics';
 export * as models from './models';
+export * as data from './data';
+export * as runs from './runs';
 export * as train from './train';
 export * as evaluation from './eval';
-export { getProfile, PROFILE_NAMES, PROFILES } from './config/profiles';
-export type { Profile, ProfileName } from './config/profiles';
+export * as plot from './plot';
+export * as experiment from './experiment';
+export * as nb from './notebook';
+export { getProfile, PROFILE_NAMES, PROFILES } from './experiment/profiles';
+export type { Profile, ProfileName } from './experiment/profiles';
 export { loadSettings } from './config/settings';
 export { KitError } from './util/errors';
 export { Rng } from './util/rng';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { before, test } from 'node:test';
-import { PROFILES, Profile } from '../../src/lib/config/profiles';
+import { getProfile, PROFILES, Profile } from '../../src/lib/experiment/profiles';
 import { classCounts } from '../../src/lib/data/classes';
 import { loadXrayData, resolveDataSource } from '../../src/lib/data/dataset';
 import { projectRoot } from '../../src/lib/config/paths';
@@ -46,7 +46,7 @@ test('loadXrayData() on a MedMNIST file uses its official split and resizes to t
 });
 
 test('loadXrayData() caps the splits of the smoke profile on the real data and keeps both classes', async () => {
-  const d = await loadXrayData({ profile: 'smoke', source: { kind: 'folder', path: sharedXrays() }, cacheDir: path.join(projectRoot(), '.cache') });
+  const d = await loadXrayData({ profile: getProfile('smoke'), source: { kind: 'folder', path: sharedXrays() }, cacheDir: path.join(projectRoot(), '.cache') });
   const limit = PROFILES.smoke.data.limit;
   assert.ok(limit !== undefined);
   for (const [set, max] of [[d.train, limit.train], [d.val, limit.val], [d.test, limit.test]] as const) {

@@ -6,7 +6,7 @@ import { batchImages, classWeights, normalize, pixelStats } from '../../src/lib/
 import { ImageSet } from '../../src/lib/data/classes';
 import { XrayData } from '../../src/lib/data/dataset';
 import { camStageFor, gradCam, overlay } from '../../src/lib/eval/gradcam';
-import { PROFILES } from '../../src/lib/config/profiles';
+import { PROFILES } from '../../src/lib/experiment/profiles';
 import { train } from '../../src/lib/train/trainer';
 import { Rng } from '../../src/lib/util/rng';
 

@@ -3,13 +3,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, test } from 'node:test';
 import { selectBackend } from '../../src/lib/backend';
-import { PROFILES } from '../../src/lib/config/profiles';
+import { PROFILES } from '../../src/lib/experiment/profiles';
 import { loadXrayData } from '../../src/lib/data/dataset';
-import { evaluatePredictions, evaluateRun, readPredictions } from '../../src/lib/eval/evaluate';
-import { ablationHtmlPage } from '../../src/lib/eval/html-report';
+import { evaluatePredictions, evaluateRun, readPredictions } from '../../src/lib/experiment/evaluate';
+import { ablationHtmlPage } from '../../src/lib/experiment/html-report';
 import { loadClassifier, predictFiles } from '../../src/lib/eval/inference';
 import { standaloneHtml } from '../../src/lib/plot/html';
-import { runAblation } from '../../src/lib/train/ablation';
+import { runAblation } from '../../src/lib/experiment/ablation';
 import { KitError } from '../../src/lib/util/errors';
 import { sharedXrays, tempDir } from '../helpers/data';
 

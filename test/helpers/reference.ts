@@ -1,5 +1,5 @@
 /** Float64 references for numeric tests (plain JavaScript numbers are float64). */
-import { erf as erf64 } from '../../src/lib/eval/stats';
+import { erf as erf64 } from '../../src/lib/metrics/stats';
 
 export { erf64 };
 

@@ -1,7 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import type { NativeBackend } from '../kernels/tensorflow';
 import { messageOf } from '../util/errors';
+
+export type { NativeAttr, NativeBackend, NativeBinding } from '../kernels/tensorflow';
 
 /**
  * The native backend: libtensorflow through @tensorflow/tfjs-node's binding.
@@ -23,36 +26,6 @@ const REAL_NAME: Record<(typeof NATIVE_PACKAGES)[number], string> = {
   '@tensorflow/tfjs-node-gpu': '@tensorflow/tfjs-node-gpu',
   '@tensorflow/tfjs-node': '@tensorflow/tfjs-node',
 };
-
-/** The part of tfjs-node's binding the kit uses. */
-export interface NativeBinding {
-  TF_Version: string;
-  isUsingGpuDevice(): boolean;
-  TF_ATTR_STRING: number;
-  TF_ATTR_INT: number;
-  TF_ATTR_FLOAT: number;
-  TF_ATTR_BOOL: number;
-  TF_ATTR_TYPE: number;
-  TF_ATTR_SHAPE: number;
-  TF_FLOAT: number;
-  TF_INT32: number;
-}
-
-/** tfjs-node's backend object, as far as the kit calls it. */
-export interface NativeBackend {
-  binding: NativeBinding;
-  isUsingGpuDevice: boolean;
-  executeSingleOutput(name: string, attrs: NativeAttr[], inputs: tf.TensorInfo[]): tf.Tensor;
-  executeMultipleOutputs(name: string, attrs: NativeAttr[], inputs: tf.TensorInfo[], numOutputs: number): tf.Tensor[];
-}
-
-/** One attribute of a TensorFlow op (TFE_OpSetAttr*): its name, TF_ATTR_* type and value. */
-export interface NativeAttr {
-  name: string;
-  type: number;
-  /** Lists of strings and of types need the binding that scripts/native.js patches. */
-  value: boolean | number | string | number[] | string[];
-}
 
 /** How `npm run setup` built the binding (scripts/native.js writes it to kit-native.json). */
 export interface NativeBuild {

@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { getProfile, Profile } from '../config/profiles';
 import { loadSettings } from '../config/settings';
 import { KitError } from '../util/errors';
 import { ProgressSink, silentProgress } from '../util/progress';
@@ -42,7 +41,8 @@ export function describeSource(source: DataSource): string {
 
 export interface XrayData {
   source: DataSource;
-  profile: Profile['name'];
+  /** The name of the profile it was loaded for. */
+  profile: string;
   size: number;
   fit: Fit;
   train: ImageSet;
@@ -77,9 +77,26 @@ export interface XrayData {
   sourceSizes?: { widths: number[]; heights: number[] };
 }
 
+/** The data part of a profile (experiment/profiles.ts): what to load and at what size. */
+export interface DataProfile {
+  /** Side of the square model input, in pixels. */
+  imageSize: number;
+  /** How a non-square image becomes square (see data/decode.ts). */
+  fit: Fit;
+  /** Share of the training images held out, by patient, for validation. */
+  valFraction: number;
+  /** Seed of the train/val split: fixed per profile so every run of an ablation sees the same split. */
+  splitSeed: number;
+  /** At most this many images per split (stratified, whole patients); undefined = all. */
+  limit?: { train: number; val: number; test: number };
+}
+
 export interface LoadOptions {
-  /** A profile or its name; default from KIT_PROFILE. */
-  profile?: Profile | string;
+  /**
+   * Which images and at what size: a profile (`getProfile()` in experiment/profiles.ts reads
+   * KIT_PROFILE) or any object with a name and a data part.
+   */
+  profile: { name: string; data: DataProfile };
   /** Default from XRAY_DATA. */
   source?: DataSource;
   onProgress?: ProgressSink;
@@ -94,9 +111,9 @@ export interface LoadOptions {
  * Load the X-rays for a profile: decode (or read from the cache), split train into train and
  * validation by patient, cap the sizes for small profiles, and compute the normalization.
  */
-export async function loadXrayData(options: LoadOptions = {}): Promise<XrayData> {
+export async function loadXrayData(options: LoadOptions): Promise<XrayData> {
   const settings = loadSettings();
-  const profile = typeof options.profile === 'object' ? options.profile : getProfile(options.profile ?? settings.profile);
+  const { profile } = options;
   const source = options.source ?? resolveDataSource(settings);
   const onProgress = options.onProgress ?? silentProgress;
   const cacheDir = options.cacheDir ?? settings.cacheDir;

@@ -1,13 +1,5 @@
-export { accuracy, averagePrecision, bootstrap, chooseThreshold, confusion, evaluateScores, prCurve, quantile, reliability, rocAuc, rocCurve, thresholdMetrics } from './metrics';
-export type { Confusion, Interval, MetricName, ReliabilityBin, Report, ThresholdMetrics, ThresholdRule } from './metrics';
-export { mean, std, studentTQuantile, welchInterval } from './stats';
+/** Using one trained network: predictions on image files with its own preprocessing, and Grad-CAM heat maps. */
 export { camStageFor, gradCam, overlay, splitModel, stageOutput } from './gradcam';
 export type { GradCam, GradCamOptions } from './gradcam';
 export { loadClassifier, predictFiles } from './inference';
 export type { Classifier, InputSpec, Prediction } from './inference';
-export { evaluateAblation, evaluatePredictions, evaluateRun, readPredictions, savePredictions } from './evaluate';
-export type { Evaluation, EvaluationOptions, Predictions, SplitPredictions, StepEvaluation } from './evaluate';
-export { PUBLISHED } from './published';
-export type { PublishedResult } from './published';
-export { ablationHtmlPage, testMetricRows } from './html-report';
-export { clinicalSummary, comparisonRows, worstMistakes } from './summary';

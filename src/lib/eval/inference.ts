@@ -7,7 +7,8 @@ import { normalize, PixelStats } from '../data/batches';
 import { CLASS_NAMES } from '../data/classes';
 import { decodeXray, Fit, FITS } from '../data/decode';
 import { fuseForInference } from '../models/fuse';
-import { loadModel } from '../models/io';
+import { loadModel, MODEL_JSON } from '../models/io';
+import { ModelMeta, runPaths } from '../runs';
 import { KitError } from '../util/errors';
 
 /**
@@ -28,7 +29,7 @@ export interface Classifier {
   classes: string[];
   /** The folder the model was loaded from, and what the trainer recorded (step, seed, epoch, ...). */
   dir: string;
-  meta: Record<string, unknown>;
+  meta: ModelMeta;
 }
 
 /**
@@ -37,8 +38,8 @@ export interface Classifier {
  */
 export async function loadClassifier(dir: string): Promise<Classifier> {
   await ensureBackend();
-  const candidates = [path.join(dir, 'best'), dir];
-  const found = candidates.find((d) => fs.existsSync(path.join(d, 'model.json')));
+  const candidates = [runPaths(dir).best, dir];
+  const found = candidates.find((d) => fs.existsSync(path.join(d, MODEL_JSON)));
   if (found === undefined) {
     throw new KitError('no model checkpoint here', { where: dir, fix: 'give a run folder (runs/<id>/<step>/<seed>) or its best/ folder' });
   }
@@ -59,7 +60,8 @@ export async function loadClassifier(dir: string): Promise<Classifier> {
   const classes = (kit['classes'] as string[] | undefined) ?? [...CLASS_NAMES];
   const out = (model.outputs[0] as tfl.SymbolicTensor).shape;
   if (out[1] !== classes.length) throw wrong(`the network has ${out[1]} outputs for ${classes.length} classes`);
-  return { model, input: input as InputSpec, classes, dir: found, meta: kit };
+  // Checked above where prediction depends on it; the rest is what the trainer wrote (runs/ModelMeta).
+  return { model, input: input as InputSpec, classes, dir: found, meta: { ...(kit as unknown as ModelMeta), classes } };
 }
 
 export interface Prediction {

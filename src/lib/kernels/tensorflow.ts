@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { NativeAttr, NativeBackend } from '../backend/tensorflow';
 import { ConvGeometry, Epilogue, activate, InferenceMath, STOCK_INFERENCE } from '../models/fuse';
 import { LayerMath, STOCK_MATH } from '../models/layers';
 
@@ -24,6 +23,39 @@ import { LayerMath, STOCK_MATH } from '../models/layers';
  * Everything else runs on tfjs-node's stock kernels. Tests: test/kernels/tensorflow.test.ts
  * compares each with the pure-JS cpu backend.
  */
+
+/**
+ * The part of tfjs-node's binding the kit uses (defined here, where the kit calls ops through
+ * it; backend/tensorflow.ts loads it).
+ */
+export interface NativeBinding {
+  TF_Version: string;
+  isUsingGpuDevice(): boolean;
+  TF_ATTR_STRING: number;
+  TF_ATTR_INT: number;
+  TF_ATTR_FLOAT: number;
+  TF_ATTR_BOOL: number;
+  TF_ATTR_TYPE: number;
+  TF_ATTR_SHAPE: number;
+  TF_FLOAT: number;
+  TF_INT32: number;
+}
+
+/** tfjs-node's backend object, as far as the kit calls it. */
+export interface NativeBackend {
+  binding: NativeBinding;
+  isUsingGpuDevice: boolean;
+  executeSingleOutput(name: string, attrs: NativeAttr[], inputs: tf.TensorInfo[]): tf.Tensor;
+  executeMultipleOutputs(name: string, attrs: NativeAttr[], inputs: tf.TensorInfo[], numOutputs: number): tf.Tensor[];
+}
+
+/** One attribute of a TensorFlow op (TFE_OpSetAttr*): its name, TF_ATTR_* type and value. */
+export interface NativeAttr {
+  name: string;
+  type: number;
+  /** Lists of strings and of types need the binding that scripts/native.js patches. */
+  value: boolean | number | string | number[] | string[];
+}
 
 function backendOf(args: { backend: unknown }): NativeBackend {
   return args.backend as NativeBackend;

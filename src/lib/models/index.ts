@@ -11,7 +11,5 @@ export { roadmapTable } from './summary';
 export type { StageRow, TableOptions } from './summary';
 export { loadModel, saveModel } from './io';
 export type { LoadedModel } from './io';
-export { diagramModel, diagramsSvg } from './diagram';
-export type { DiagramBox, DiagramModel } from './diagram';
 export { fuseForInference, InferenceModel, inferenceMath, setInferenceMath, STOCK_INFERENCE } from './fuse';
 export type { Activation, ConvGeometry, Epilogue, InferenceMath, InferenceNode } from './fuse';

@@ -16,7 +16,7 @@ export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
 
 /** The two files of a saved model, in memory: model.json text and weights.bin bytes. */
-export async function modelFiles(model: tfl.LayersModel, kit: Record<string, unknown>): Promise<{ json: string; weights: Uint8Array }> {
+export async function modelFiles(model: tfl.LayersModel, kit: object): Promise<{ json: string; weights: Uint8Array }> {
   let artifacts: tf.io.ModelArtifacts | undefined;
   await model.save(
     tf.io.withSaveHandler(async (a) => {
@@ -43,7 +43,7 @@ export function writeModelFiles(dir: string, files: { json: string; weights: Uin
   fs.writeFileSync(path.join(dir, MODEL_JSON), files.json);
 }
 
-export async function saveModel(model: tfl.LayersModel, dir: string, kit: Record<string, unknown>): Promise<void> {
+export async function saveModel(model: tfl.LayersModel, dir: string, kit: object): Promise<void> {
   const files = await modelFiles(model, kit);
   replaceDirAtomic(dir, (tmp) => writeModelFiles(tmp, files));
 }

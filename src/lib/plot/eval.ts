@@ -1,4 +1,4 @@
-import type { Confusion, ReliabilityBin } from '../eval/metrics';
+import type { Confusion, ReliabilityBin } from '../metrics/classification';
 import { figure, type Figure } from './figure';
 
 /** ROC curves on one chart, one per named curve, with the chance diagonal. */

@@ -7,5 +7,7 @@ export type { Rows, FrameLike, TableInput, TableOptions, TableData } from './tab
 export { imageGridHtml, encodeGrayPng, checkGrayImages } from './images';
 export type { GrayImage, ImageGridOptions } from './images';
 export { escapeHtml, jsonForScript } from './escape';
-export { allCurvesFigure, curvesFigure, deltaFigure, stepMetricsFigure } from './training';
+export { curvesFigure } from './training';
 export { confusionFigure, reliabilityFigure, rocFigure } from './eval';
+export { diagramModel, diagramsSvg } from './diagram';
+export type { DiagramBox, DiagramModel } from './diagram';

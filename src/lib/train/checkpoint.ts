@@ -3,13 +3,13 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { ModelConfig } from '../models/config';
+import type { EpochMetrics } from '../runs';
 import { MODEL_JSON, modelFiles, WEIGHTS_BIN, writeModelFiles } from '../models/io';
 import { KitError, messageOf } from '../util/errors';
 import { replaceDirAtomic } from '../util/fs';
 import { AdamW, AdamWState } from './adamw';
 import type { TrainRecipe } from './recipe';
 import type { WeightEma } from './ema';
-import type { EpochMetrics } from './trainer';
 
 /**
  * A training checkpoint is one folder, written atomically (built under a temporary name, then
@@ -41,7 +41,7 @@ interface StateFile extends TrainState {
   ema: boolean;
 }
 
-export async function saveCheckpoint(dir: string, model: tfl.LayersModel, optimizer: AdamW, ema: WeightEma | undefined, state: TrainState, kit: Record<string, unknown>): Promise<void> {
+export async function saveCheckpoint(dir: string, model: tfl.LayersModel, optimizer: AdamW, ema: WeightEma | undefined, state: TrainState, kit: object): Promise<void> {
   const files = await modelFiles(model, kit);
   const opt = await optimizer.getState();
   const emaValues = ema !== undefined ? await ema.values() : undefined;

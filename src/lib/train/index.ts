@@ -1,3 +1,4 @@
+/** Training one network: AdamW, the learning-rate schedule, the loss, the recipe, and the trainer with its checkpoints. */
 export { AdamW, clipByGlobalNorm } from './adamw';
 export type { AdamWOptions, AdamWState } from './adamw';
 export { learningRate } from './schedule';
@@ -6,7 +7,3 @@ export { augmentOptions, validateRecipe, withOverrides } from './recipe';
 export type { TrainRecipe } from './recipe';
 export { checkBatchFits, evaluateSet, train } from './trainer';
 export type { EpochMetrics, SetEvaluation, TrainOptions, TrainProgress, TrainResult } from './trainer';
-export { ablationId, parseShard, planRuns, readResult, runAblation, runDirOf, runOne, shardRuns } from './ablation';
-export type { AblationOptions, AblationOutcome, RunResult, RunSpec } from './ablation';
-export { ablationReport, describeDeltas } from './report';
-export type { AblationReport, Aggregate, Delta, StepReport } from './report';

@@ -6,7 +6,7 @@ import { augmentBatch } from '../data/augment';
 import { batchCount, batchImages, batchIndices, batchLabels, normalize, PixelStats } from '../data/batches';
 import { CLASS_NAMES, ImageSet } from '../data/classes';
 import { XrayData } from '../data/dataset';
-import { accuracy, rocAuc } from '../eval/metrics';
+import { accuracy, rocAuc } from '../metrics/classification';
 import { buildModel } from '../models/build';
 import { fuseForInference } from '../models/fuse';
 import { loadModel, saveModel } from '../models/io';
@@ -15,6 +15,7 @@ import { getDropPathRng, setDropPathRng } from '../models/layers';
 import { planModel, PlanOp } from '../models/plan';
 import { configFor, ScaleName } from '../models/steps';
 import { ensureBackend } from '../backend';
+import { DataFacts, EpochMetrics, ModelMeta, RunMeta, runPaths, writeEpochMetrics, writeRunMeta } from '../runs';
 import { explainError, KitError, messageOf } from '../util/errors';
 import { writeFileAtomic } from '../util/fs';
 import { Rng, seedFor } from '../util/rng';
@@ -24,25 +25,6 @@ import { loadCheckpoint, saveCheckpoint, TrainState } from './checkpoint';
 import { crossEntropy } from './loss';
 import { augmentOptions, TrainRecipe, validateRecipe } from './recipe';
 import { learningRate } from './schedule';
-
-/** Metrics of one epoch, one line of metrics.jsonl. */
-export interface EpochMetrics {
-  epoch: number;
-  /** Mean training loss over the epoch's steps (with smoothing and class weights). */
-  trainLoss: number;
-  /** Validation: plain cross-entropy, accuracy at 0.5, ROC-AUC. */
-  valLoss: number;
-  valAcc: number;
-  valAuc: number;
-  /** Learning rate at the epoch's last step. */
-  lr: number;
-  /** Training images per second (augmentation, forward, backward, update; validation excluded). */
-  imgPerSec: number;
-  /** Wall time of the epoch, validation included. */
-  seconds: number;
-  /** This epoch set a new best validation AUC (its weights are in best/). */
-  best: boolean;
-}
 
 /** What a progress display gets, several times per epoch. */
 export interface TrainProgress {
@@ -71,8 +53,8 @@ export interface TrainOptions {
   recipe: TrainRecipe;
   /** Where checkpoints and metrics go; undefined keeps everything in memory. */
   runDir?: string;
-  /** Extra facts to store in run.json (e.g. profile and overrides, for reproduction). */
-  spec?: Record<string, unknown>;
+  /** The ablation's facts to store in run.json, for reproduction. */
+  spec?: Pick<RunMeta, 'profile' | 'overrides'>;
   onProgress?: (p: TrainProgress) => void;
   onEpoch?: (m: EpochMetrics, history: readonly EpochMetrics[]) => void;
   /** Stop (as if killed) after this many epochs of this call; for tests of resume. */
@@ -94,11 +76,6 @@ export interface TrainResult {
   model: tfl.LayersModel;
   runDir?: string;
 }
-
-export const RUN_JSON = 'run.json';
-export const METRICS_JSONL = 'metrics.jsonl';
-export const BEST_DIR = 'best';
-export const LAST_DIR = 'last';
 
 /**
  * Train one roadmap step on the X-rays with the recipe. Validates every epoch, keeps the best
@@ -138,8 +115,8 @@ async function trainOnBackend(options: TrainOptions): Promise<TrainResult> {
   let bestWeights: tf.Tensor[] | undefined;
   const runDir = options.runDir;
   if (runDir !== undefined) {
-    const meta = { config, recipe, seed, step: options.step, scale: options.scale, data: dataFacts(data), ...options.spec };
-    const state = loadCheckpoint(path.join(runDir, LAST_DIR), { config, recipe, seed });
+    const meta: RunMeta = { config, recipe, seed, step: options.step, scale: options.scale, data: dataFacts(data), ...options.spec };
+    const state = loadCheckpoint(runPaths(runDir).last, { config, recipe, seed });
     if (state !== undefined) {
       model.setWeights(state.weights);
       tf.dispose(state.weights);
@@ -151,8 +128,7 @@ async function trainOnBackend(options: TrainOptions): Promise<TrainResult> {
       history = state.history;
       startEpoch = state.epoch;
     } else {
-      fs.mkdirSync(runDir, { recursive: true });
-      writeFileAtomic(path.join(runDir, RUN_JSON), JSON.stringify(meta, null, 2));
+      writeRunMeta(runDir, meta);
     }
   }
 
@@ -173,8 +149,8 @@ async function trainOnBackend(options: TrainOptions): Promise<TrainResult> {
         const loss = await trainStep(model, trainable, optimizer, data, idx, recipe, aug, augmentRng, lr);
         if (!Number.isFinite(loss)) {
           throw new KitError(`the training loss became ${loss} at epoch ${epoch + 1}, step ${b + 1} (learning rate ${lr.toExponential(2)})`, {
-            where: runDir === undefined ? options.step : path.join(runDir, LAST_DIR),
-            fix: `the last good checkpoint is ${runDir !== undefined && history.length > 0 ? `${path.join(runDir, LAST_DIR)} (epoch ${history.length})` : 'none (it diverged in the first epoch)'}; lower lr (now ${recipe.lr}), or set clipGradNorm (e.g. 1.0)`,
+            where: runDir === undefined ? options.step : runPaths(runDir).last,
+            fix: `the last good checkpoint is ${runDir !== undefined && history.length > 0 ? `${runPaths(runDir).last} (epoch ${history.length})` : 'none (it diverged in the first epoch)'}; lower lr (now ${recipe.lr}), or set clipGradNorm (e.g. 1.0)`,
           });
         }
         ema?.update();
@@ -207,15 +183,15 @@ async function trainOnBackend(options: TrainOptions): Promise<TrainResult> {
       }
       if (runDir !== undefined) {
         const kit = modelMeta(options, config, data, metrics);
-        if (isBest) await saveBest(model, ema, path.join(runDir, BEST_DIR), kit);
+        if (isBest) await saveBest(model, ema, runPaths(runDir).best, kit);
         const state: TrainState = {
           epoch: epoch + 1,
           config, recipe, seed,
           rng: { shuffle: shuffleRng.getState(), augment: augmentRng.getState(), dropPath: getDropPathRng().getState() },
           history,
         };
-        await saveCheckpoint(path.join(runDir, LAST_DIR), model, optimizer, ema, state, kit);
-        writeFileAtomic(path.join(runDir, METRICS_JSONL), history.map((h) => JSON.stringify(h)).join('\n') + '\n');
+        await saveCheckpoint(runPaths(runDir).last, model, optimizer, ema, state, kit);
+        writeEpochMetrics(runDir, history);
       }
       options.onEpoch?.(metrics, history);
       epochsThisCall++;
@@ -235,8 +211,8 @@ async function trainOnBackend(options: TrainOptions): Promise<TrainResult> {
   if (bestWeights !== undefined) {
     model.setWeights(bestWeights);
     tf.dispose(bestWeights);
-  } else if (runDir !== undefined && fs.existsSync(path.join(runDir, BEST_DIR))) {
-    const best = await loadModel(path.join(runDir, BEST_DIR));
+  } else if (runDir !== undefined && fs.existsSync(runPaths(runDir).best)) {
+    const best = await loadModel(runPaths(runDir).best);
     model.setWeights(best.model.getWeights());
     best.model.dispose();
   }
@@ -321,13 +297,13 @@ export async function evaluateSet(model: tfl.LayersModel, set: ImageSet, stats: 
 }
 
 
-async function saveBest(model: tfl.LayersModel, ema: WeightEma | undefined, dir: string, kit: Record<string, unknown>): Promise<void> {
+async function saveBest(model: tfl.LayersModel, ema: WeightEma | undefined, dir: string, kit: ModelMeta): Promise<void> {
   if (ema === undefined) return saveModel(model, dir, kit);
   await ema.withAverage(() => saveModel(model, dir, kit));
 }
 
 /** What predict/evaluate need to use a saved model with exactly the training preprocessing. */
-function modelMeta(options: TrainOptions, config: ModelConfig, data: XrayData, m: EpochMetrics): Record<string, unknown> {
+function modelMeta(options: TrainOptions, config: ModelConfig, data: XrayData, m: EpochMetrics): ModelMeta {
   return {
     step: options.step, scale: options.scale, seed: options.seed, config,
     input: { size: data.size, fit: data.fit, channels: 1, normalization: data.stats },
@@ -335,7 +311,7 @@ function modelMeta(options: TrainOptions, config: ModelConfig, data: XrayData, m
   };
 }
 
-function dataFacts(d: XrayData): Record<string, unknown> {
+function dataFacts(d: XrayData): DataFacts {
   return {
     source: d.source, profile: d.profile, size: d.size, fit: d.fit, split: { method: d.split.method, valFraction: d.split.valFraction, seed: d.split.seed },
     counts: { train: d.train.labels.length, val: d.val.labels.length, test: d.test.labels.length },
@@ -386,3 +362,5 @@ function wrapDeviceError(err: unknown, batchSize: number): unknown {
   }
   return err;
 }
+
+export type { EpochMetrics } from '../runs';

@@ -3,8 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, test } from 'node:test';
 import { selectBackend } from '../../src/lib/backend';
-import { ablationId, parseShard, planRuns, RESULT_JSON, runAblation, shardRuns } from '../../src/lib/train/ablation';
-import { ablationReport } from '../../src/lib/train/report';
+import { ablationId, parseShard, planRuns, runAblation, shardRuns } from '../../src/lib/experiment/ablation';
+import { runDirOf, runPaths } from '../../src/lib/runs';
+import { ablationReport } from '../../src/lib/experiment/report';
 import { KitError } from '../../src/lib/util/errors';
 import { tempDir } from '../helpers/data';
 import { squaresData } from '../helpers/synthetic';
@@ -41,12 +42,12 @@ test('an ablation writes every run, skips finished runs when restarted, and repo
   const first = await runAblation(common);
   assert.equal(first.runs.length, 4);
   assert.ok(first.runs.every((r) => !r.skipped));
-  for (const r of first.runs) assert.ok(fs.existsSync(path.join(first.dir, r.spec.step, String(r.spec.seed), RESULT_JSON)));
-  const stamp = fs.statSync(path.join(first.dir, 'resnet', '0', RESULT_JSON)).mtimeMs;
+  for (const r of first.runs) assert.ok(fs.existsSync(runPaths(runDirOf(first.dir, r.spec)).result));
+  const stamp = fs.statSync(runPaths(runDirOf(first.dir, { step: 'resnet', seed: 0 })).result).mtimeMs;
 
   const again = await runAblation(common);
   assert.ok(again.runs.every((r) => r.skipped), 'finished runs are skipped');
-  assert.equal(fs.statSync(path.join(first.dir, 'resnet', '0', RESULT_JSON)).mtimeMs, stamp, 'and not rewritten');
+  assert.equal(fs.statSync(runPaths(runDirOf(first.dir, { step: 'resnet', seed: 0 })).result).mtimeMs, stamp, 'and not rewritten');
 
   const report = ablationReport(first.dir);
   assert.deepEqual(report.steps.map((s) => s.step), ['resnet', 'separate-downsampling']);

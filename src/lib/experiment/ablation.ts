@@ -1,46 +1,21 @@
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureBackend } from '../backend';
-import { getProfile, Profile, ProfileName } from '../config/profiles';
 import { loadSettings } from '../config/settings';
 import { loadXrayData, XrayData } from '../data/dataset';
 import { resolveStep, STEP_IDS } from '../models/steps';
+import { ablationDir, EpochMetrics, Predictions, readRunResult, runDirOf, RunResult, RunSpec, writeAblationMeta, writePredictions, writeRunResult } from '../runs';
+import { TrainRecipe, withOverrides } from '../train/recipe';
+import { evaluateSet, SetEvaluation, train, TrainProgress, TrainResult } from '../train/trainer';
 import { KitError } from '../util/errors';
-import { writeFileAtomic } from '../util/fs';
-import { TrainRecipe, withOverrides } from './recipe';
-import { evaluateSet, RUN_JSON, train, TrainProgress, TrainResult, EpochMetrics } from './trainer';
+import { getProfile, Profile, ProfileName } from './profiles';
 
 /**
  * An ablation trains a list of roadmap steps × seeds under one profile. Every run is fully
- * described by {step, seed, profile, overrides}; its folder is runs/<ablation-id>/<step>/<seed>/
- * holding run.json, metrics.jsonl, best/ and last/ checkpoints, predictions.json and, once
- * finished, result.json. A run with a result.json is skipped, so a restarted ablation resumes.
+ * described by its RunSpec {step, seed, profile, overrides}; its folder (src/lib/runs) is
+ * <runs>/<ablation id>/<step>/<seed>/. A run with a result.json is skipped, so a restarted
+ * ablation resumes.
  */
-export interface RunSpec {
-  step: string;
-  seed: number;
-  profile: ProfileName;
-  overrides: Record<string, unknown>;
-}
-
-export const RESULT_JSON = 'result.json';
-export const PREDICTIONS_JSON = 'predictions.json';
-
-/** What a finished run leaves in result.json. */
-export interface RunResult {
-  spec: RunSpec;
-  backend: string;
-  best: { epoch: number; valAuc: number; valAcc: number; valLoss: number };
-  /** The best-validation weights evaluated once on the test split. */
-  test: { acc: number; auc: number; loss: number };
-  epochs: number;
-  wallSeconds: number;
-  imgPerSec: number;
-  history: EpochMetrics[];
-  finishedAt: string;
-}
 
 /** Ablation id: the profile name, plus a short hash of the overrides when there are any. */
 export function ablationId(profile: string, overrides: Record<string, unknown>): string {
@@ -48,10 +23,6 @@ export function ablationId(profile: string, overrides: Record<string, unknown>):
   if (keys.length === 0) return profile;
   const canonical = JSON.stringify(keys.map((k) => [k, overrides[k]]));
   return `${profile}-${crypto.createHash('sha256').update(canonical).digest('hex').slice(0, 8)}`;
-}
-
-export function runDirOf(ablationDir: string, spec: Pick<RunSpec, 'step' | 'seed'>): string {
-  return path.join(ablationDir, spec.step, String(spec.seed));
 }
 
 /**
@@ -117,15 +88,14 @@ export async function runAblation(options: AblationOptions = {}): Promise<Ablati
   const all = planRuns(profile.name, steps, options.seeds ?? profile.ablation.seeds, overrides);
   const mine = options.shard === undefined ? all : shardRuns(all, options.shard);
   const id = ablationId(profile.name, overrides);
-  const dir = path.join(options.runsDir ?? loadSettings().runsDir, id);
-  fs.mkdirSync(dir, { recursive: true });
-  writeFileAtomic(path.join(dir, 'ablation.json'), JSON.stringify({ id, profile: profile.name, overrides, recipe, steps, seeds: options.seeds ?? profile.ablation.seeds }, null, 2));
+  const dir = ablationDir(options.runsDir ?? loadSettings().runsDir, id);
+  writeAblationMeta(dir, { id, profile: profile.name, overrides, recipe, steps, seeds: options.seeds ?? profile.ablation.seeds });
 
   let data = options.data;
   const out: AblationOutcome['runs'] = [];
   for (const [k, spec] of mine.entries()) {
     const runDir = runDirOf(dir, spec);
-    const done = readResult(runDir);
+    const done = readRunResult(runDir);
     options.onRunStart?.(spec, k, mine.length, done !== undefined);
     if (done !== undefined) {
       out.push({ spec, result: done, skipped: true });
@@ -155,24 +125,18 @@ export async function runOne(spec: RunSpec, profile: Profile, recipe: TrainRecip
       epochs: r.epochsDone, wallSeconds: r.wallSeconds, imgPerSec: r.imgPerSec, history: r.history, finishedAt: new Date().toISOString(),
     };
     // Predictions of the best weights, for the evaluation notebook (thresholds, ROC, errors).
-    writeFileAtomic(path.join(runDir, PREDICTIONS_JSON), JSON.stringify({
-      val: { ids: data.val.ids, labels: [...data.val.labels], probs: [...val.probs] },
-      test: { ids: data.test.ids, labels: [...data.test.labels], probs: [...test.probs] },
-    }));
-    writeFileAtomic(path.join(runDir, RESULT_JSON), JSON.stringify(result, null, 2));
+    writePredictions(runDir, predictionsOf(data, val, test));
+    writeRunResult(runDir, result);
     return result;
   } finally {
     r.model.dispose();
   }
 }
 
-/** The result of a finished run, or undefined (not finished, or no such run). */
-export function readResult(runDir: string): RunResult | undefined {
-  const file = path.join(runDir, RESULT_JSON);
-  if (!fs.existsSync(file)) return undefined;
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as RunResult;
-  } catch {
-    throw new KitError(`${RESULT_JSON} is not valid JSON`, { where: file, fix: `delete it; the run will be evaluated again from its checkpoint (${RUN_JSON} and last/ are kept)` });
-  }
+/** The predictions file's content from the evaluations of val and test (in set order). */
+export function predictionsOf(data: Pick<XrayData, 'val' | 'test'>, val: SetEvaluation, test: SetEvaluation): Predictions {
+  return {
+    val: { ids: data.val.ids, labels: [...data.val.labels], probs: [...val.probs] },
+    test: { ids: data.test.ids, labels: [...data.test.labels], probs: [...test.probs] },
+  };
 }

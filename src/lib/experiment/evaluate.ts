@@ -1,28 +1,18 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { getProfile } from '../config/profiles';
 import { loadXrayData, XrayData } from '../data/dataset';
+import { loadClassifier } from '../eval/inference';
+import { bootstrap, chooseThreshold, confusion, Confusion, Interval, MetricName, reliability, ReliabilityBin, rocCurve, ThresholdRule } from '../metrics/classification';
+import { mean, std } from '../metrics/stats';
 import { resolveStep } from '../models/steps';
-import { PREDICTIONS_JSON, readResult, RunResult } from '../train/ablation';
-import { evaluateSet, RUN_JSON } from '../train/trainer';
+import { finishedRuns, ModelMeta, Predictions, readPredictions, readRunMeta, RunResult, writePredictions } from '../runs';
+import { evaluateSet } from '../train/trainer';
 import { KitError } from '../util/errors';
-import { writeFileAtomic } from '../util/fs';
-import { loadClassifier } from './inference';
-import { bootstrap, chooseThreshold, confusion, Confusion, Interval, MetricName, reliability, ReliabilityBin, rocCurve, ThresholdRule } from './metrics';
-import { mean, std } from './stats';
+import { predictionsOf } from './ablation';
+import { getProfile } from './profiles';
+
+export { readPredictions } from '../runs';
+export type { Predictions, SplitPredictions } from '../runs';
 
 /** Predictions of one model on the validation and test splits (what predictions.json holds). */
-export interface SplitPredictions {
-  ids: string[];
-  labels: number[];
-  probs: number[];
-}
-
-export interface Predictions {
-  val: SplitPredictions;
-  test: SplitPredictions;
-}
-
 export interface EvaluationOptions {
   /** How to choose the decision threshold on the validation split (default Youden's J). */
   rule?: ThresholdRule;
@@ -62,20 +52,12 @@ export function evaluatePredictions(p: Predictions, split: 'val' | 'test' = 'tes
   };
 }
 
-export function readPredictions(runDir: string): Predictions {
-  const file = path.join(runDir, PREDICTIONS_JSON);
-  if (!fs.existsSync(file)) throw new KitError('this run has no predictions yet', { where: runDir, fix: 'let the run finish (npx convnext-xray ablate / train), or use `evaluate` to recompute them from its checkpoint' });
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as Predictions;
-}
-
 /**
  * Recompute a run's predictions from its best checkpoint on its own data (same profile, same
  * split), then evaluate. This is the pipeline `npx convnext-xray evaluate` runs.
  */
-export async function evaluateRun(runDir: string, split: 'val' | 'test' = 'test', options: EvaluationOptions & { data?: XrayData } = {}): Promise<{ evaluation: Evaluation; predictions: Predictions; meta: Record<string, unknown> }> {
-  const runFile = path.join(runDir, RUN_JSON);
-  if (!fs.existsSync(runFile)) throw new KitError(`not a run folder: no ${RUN_JSON}`, { where: runDir, fix: 'give a folder runs/<ablation>/<step>/<seed> written by `train` or `ablate`' });
-  const run = JSON.parse(fs.readFileSync(runFile, 'utf8')) as { profile?: string; data?: { counts?: Record<string, number> } };
+export async function evaluateRun(runDir: string, split: 'val' | 'test' = 'test', options: EvaluationOptions & { data?: XrayData } = {}): Promise<{ evaluation: Evaluation; predictions: Predictions; meta: ModelMeta }> {
+  const run = readRunMeta(runDir);
   const data = options.data ?? (await loadXrayData({ profile: getProfile(run.profile) }));
   const counts = run.data?.counts;
   if (counts !== undefined && (counts['train'] !== data.train.labels.length || counts['val'] !== data.val.labels.length || counts['test'] !== data.test.labels.length)) {
@@ -89,10 +71,7 @@ export async function evaluateRun(runDir: string, split: 'val' | 'test' = 'test'
     const batch = 32;
     const val = await evaluateSet(clf.model, data.val, clf.input.normalization, batch);
     const test = await evaluateSet(clf.model, data.test, clf.input.normalization, batch);
-    const predictions: Predictions = {
-      val: { ids: data.val.ids, labels: [...data.val.labels], probs: [...val.probs] },
-      test: { ids: data.test.ids, labels: [...data.test.labels], probs: [...test.probs] },
-    };
+    const predictions = predictionsOf(data, val, test);
     return { evaluation: evaluatePredictions(predictions, split, options), predictions, meta: clf.meta };
   } finally {
     clf.model.dispose();
@@ -110,19 +89,12 @@ export interface StepEvaluation {
 
 /** Evaluate every finished run of an ablation from its saved predictions. */
 export function evaluateAblation(dir: string, options: EvaluationOptions = {}): StepEvaluation[] {
-  if (!fs.existsSync(dir)) throw new KitError('no ablation folder here', { where: dir, fix: 'give a folder made by `npx convnext-xray ablate`, e.g. runs/cpu' });
+  const byStep = new Map<string, StepEvaluation['runs']>();
+  for (const r of finishedRuns(dir)) {
+    byStep.set(r.step, [...(byStep.get(r.step) ?? []), { seed: r.seed, dir: r.dir, evaluation: evaluatePredictions(readPredictions(r.dir), 'test', options), result: r.result }]);
+  }
   const steps: StepEvaluation[] = [];
-  for (const step of fs.readdirSync(dir).sort()) {
-    const stepDir = path.join(dir, step);
-    if (!fs.statSync(stepDir).isDirectory()) continue;
-    const runs: StepEvaluation['runs'] = [];
-    for (const seed of fs.readdirSync(stepDir).sort((a, b) => Number(a) - Number(b))) {
-      const runDir = path.join(stepDir, seed);
-      const result = readResult(runDir);
-      if (result === undefined) continue;
-      runs.push({ seed: Number(seed), dir: runDir, evaluation: evaluatePredictions(readPredictions(runDir), 'test', options), result });
-    }
-    if (runs.length === 0) continue;
+  for (const [step, runs] of byStep) {
     const names = Object.keys(runs[0]?.evaluation.metrics ?? {}) as MetricName[];
     const summary = Object.fromEntries(names.map((k) => {
       const v = runs.map((r) => r.evaluation.metrics[k].value);
@@ -130,11 +102,10 @@ export function evaluateAblation(dir: string, options: EvaluationOptions = {}): 
     })) as StepEvaluation['summary'];
     steps.push({ step, index: resolveStep(step).step.index, runs, summary });
   }
-  if (steps.length === 0) throw new KitError('no finished run in this ablation yet', { where: dir, fix: 'wait for `npx convnext-xray ablate` to finish at least one run' });
   return steps.sort((a, b) => a.index - b.index);
 }
 
 /** Write a run's recomputed predictions next to it (used by `evaluate --save`). */
 export function savePredictions(runDir: string, p: Predictions): void {
-  writeFileAtomic(path.join(runDir, PREDICTIONS_JSON), JSON.stringify(p));
+  writePredictions(runDir, p);
 }

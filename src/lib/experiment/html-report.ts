@@ -1,10 +1,10 @@
 import { confusionFigure, reliabilityFigure, rocFigure } from '../plot/eval';
 import { HtmlBlock, StandalonePage } from '../plot/html';
-import { allCurvesFigure, deltaFigure, stepMetricsFigure } from '../plot/training';
-import { ablationReport, describeDeltas } from '../train/report';
+import { allCurvesFigure, deltaFigure, stepMetricsFigure } from './figures';
+import { ablationReport, describeDeltas } from './report';
 import { escapeHtml } from '../plot/escape';
 import { evaluateAblation, EvaluationOptions, StepEvaluation } from './evaluate';
-import { MetricName } from './metrics';
+import { MetricName } from '../metrics/classification';
 import { PUBLISHED } from './published';
 
 const SHOWN: [MetricName, string][] = [

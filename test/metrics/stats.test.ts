@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { erf, incompleteBeta, lnGamma, mean, std, studentTCdf, studentTQuantile, welchInterval } from '../../src/lib/eval/stats';
+import { erf, incompleteBeta, lnGamma, mean, std, studentTCdf, studentTQuantile, welchInterval } from '../../src/lib/metrics/stats';
 
 test('Student t quantiles match published tables', () => {
   // t(0.975) for df 1, 2, 4, 10, 30 and the normal limit.

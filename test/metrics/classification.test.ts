@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { averagePrecision, bootstrap, chooseThreshold, confusion, evaluateScores, reliability, rocAuc, rocCurve, thresholdMetrics } from '../../src/lib/eval/metrics';
-import { worstMistakes } from '../../src/lib/eval/summary';
+import { averagePrecision, bootstrap, chooseThreshold, confusion, evaluateScores, reliability, rocAuc, rocCurve, thresholdMetrics } from '../../src/lib/metrics/classification';
+import { worstMistakes } from '../../src/lib/experiment/summary';
 import { Rng } from '../../src/lib/util/rng';
 
 /** Brute-force AUC: compare every positive with every negative, ties count ½. */

@@ -1,9 +1,7 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { mean, std, welchInterval } from '../eval/stats';
+import { mean, std, welchInterval } from '../metrics/stats';
 import { resolveStep } from '../models/steps';
-import { KitError } from '../util/errors';
-import { readResult, RunResult } from './ablation';
+import { finishedRuns, readAblationMeta, RunResult } from '../runs';
 
 /** mean ± std over seeds, and how many seeds. */
 export interface Aggregate {
@@ -55,21 +53,7 @@ export interface AblationReport {
 
 /** Aggregate every finished run under runs/<id>/ into per-step statistics. */
 export function ablationReport(dir: string): AblationReport {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-    throw new KitError('no ablation folder here', { where: dir, fix: 'give a folder made by `npx convnext-xray ablate`, e.g. runs/smoke' });
-  }
-  const results: RunResult[] = [];
-  for (const step of fs.readdirSync(dir).sort()) {
-    const stepDir = path.join(dir, step);
-    if (!fs.statSync(stepDir).isDirectory()) continue;
-    for (const seed of fs.readdirSync(stepDir)) {
-      const r = readResult(path.join(stepDir, seed));
-      if (r !== undefined) results.push(r);
-    }
-  }
-  if (results.length === 0) {
-    throw new KitError('no finished run in this ablation yet', { where: dir, fix: 'wait for `npx convnext-xray ablate` to finish at least one run' });
-  }
+  const results = finishedRuns(dir).map((r) => r.result);
   const byStep = new Map<string, RunResult[]>();
   for (const r of results) byStep.set(r.spec.step, [...(byStep.get(r.spec.step) ?? []), r]);
   const order = [...byStep.keys()].sort((a, b) => rank(a) - rank(b));
@@ -104,9 +88,7 @@ export function ablationReport(dir: string): AblationReport {
     s.delta = { valAcc: d(prev.valAcc, s.valAcc), valAuc: d(prev.valAuc, s.valAuc), testAcc: d(prev.testAcc, s.testAcc), testAuc: d(prev.testAuc, s.testAuc) };
     if (s.paperTop1 !== undefined && prev.paperTop1 !== undefined) s.paperDelta = Math.round((s.paperTop1 - prev.paperTop1) * 10) / 10;
   });
-  let profile: string | undefined;
-  const meta = path.join(dir, 'ablation.json');
-  if (fs.existsSync(meta)) profile = (JSON.parse(fs.readFileSync(meta, 'utf8')) as { profile?: string }).profile;
+  const profile = readAblationMeta(dir)?.profile;
   return {
     id: path.basename(dir),
     dir,

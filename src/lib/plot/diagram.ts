@@ -1,6 +1,6 @@
-import { escapeHtml } from '../plot/escape';
-import { ModelConfig } from './config';
-import { PlanOp, planModel } from './plan';
+import { escapeHtml } from './escape';
+import { ModelConfig } from '../models/config';
+import { PlanOp, planModel } from '../models/plan';
 
 /**
  * A block diagram of a roadmap step as an SVG picture: the stem, then the first block of

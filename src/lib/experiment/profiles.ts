@@ -1,8 +1,10 @@
-import type { Fit } from '../data/decode';
+import type { DataProfile } from '../data/dataset';
 import type { ScaleName, StepId } from '../models/steps';
 import type { TrainRecipe } from '../train/recipe';
 import { KitError } from '../util/errors';
-import { loadSettings } from './settings';
+import { loadSettings } from '../config/settings';
+
+export type { DataProfile } from '../data/dataset';
 
 /**
  * A profile sizes every notebook and command for a machine: CI on two CPU cores (`smoke`), a
@@ -12,19 +14,6 @@ import { loadSettings } from './settings';
  */
 export type ProfileName = 'smoke' | 'cpu' | 'default' | 'paper';
 export const PROFILE_NAMES: readonly ProfileName[] = ['smoke', 'cpu', 'default', 'paper'];
-
-export interface DataProfile {
-  /** Side of the square model input, in pixels. */
-  imageSize: number;
-  /** How a non-square image becomes square (see data/decode.ts). */
-  fit: Fit;
-  /** Share of the training images held out, by patient, for validation. */
-  valFraction: number;
-  /** Seed of the train/val split: fixed per profile so every run of an ablation sees the same split. */
-  splitSeed: number;
-  /** At most this many images per split (stratified, whole patients); undefined = all. */
-  limit?: { train: number; val: number; test: number };
-}
 
 export interface ModelProfile {
   /** Widths and depths of the roadmap's networks (models/steps.ts SCALES). */
