@@ -13,11 +13,13 @@ import {
   isValidMedmnistSize,
   medmnistPath,
   medmnistUrl,
+  readMedmnist,
+  type MedmnistData,
   type MedmnistSize,
 } from '../../src/lib/data/medmnist';
-import { readMedmnist, type MedmnistData } from '../../src/lib/data/npz';
 import { KitError } from '../../src/lib/util/errors';
 import type { ProgressUpdate } from '../../src/lib/util/progress';
+import { expectedImages, fixture, throwsKit } from './fixtures';
 import { closedPortBase, sendBytes, serve } from './local-server';
 
 function assertKit(err: unknown, ...patterns: RegExp[]): KitError {
@@ -160,4 +162,48 @@ test('checkPneumoniaMnist() accepts the official split and rejects other counts,
   check(() => checkPneumoniaMnist(data, 'f.npz', 28), /train images are 1x1 px, expected 28x28/);
   data.val.labels[7] = 2;
   check(() => checkPneumoniaMnist(data, 'f.npz'), /val label 7 is 2/);
+});
+
+test('readMedmnist() reads (N,H,W) images and (N,1) labels per split', () => {
+  const data = readMedmnist(fixture('medmnist_tiny.npz'));
+  const counts = { train: 6, val: 2, test: 3 } as const;
+  (['train', 'val', 'test'] as const).forEach((split, offset) => {
+    const s = data[split];
+    const n = counts[split];
+    assert.equal(s.n, n);
+    assert.equal(s.height, 8);
+    assert.equal(s.width, 8);
+    assert.deepEqual(s.images, expectedImages(n * 64, offset), split);
+    assert.deepEqual(s.labels, Uint8Array.from({ length: n }, (_, i) => i % 2), split);
+  });
+});
+
+test('readMedmnist() accepts (N,H,W,1) images and flat int64 labels', () => {
+  const data = readMedmnist(fixture('medmnist_nhw1.npz'));
+  assert.equal(data.train.n, 2);
+  assert.equal(data.train.height, 4);
+  assert.equal(data.train.width, 4);
+  assert.deepEqual(data.train.images, expectedImages(2 * 16, 100));
+  assert.deepEqual(data.val.images, expectedImages(16, 101));
+  assert.deepEqual(data.test.images, expectedImages(16, 102));
+  assert.ok(data.train.labels instanceof Uint8Array);
+  assert.deepEqual([...data.train.labels], [0, 1]);
+});
+
+test('readMedmnist() rejects 3-channel images as not PneumoniaMNIST', () => {
+  throwsKit(() => readMedmnist(fixture('medmnist_rgb.npz')), /3 colour channels/, /\(2, 4, 4, 3\)/, /grayscale/, /medmnist_rgb\.npz \[train_images\]/);
+});
+
+test('readMedmnist() lists the missing and the found keys', () => {
+  throwsKit(
+    () => readMedmnist(fixture('medmnist_missing.npz')),
+    /lacks val_labels;/,
+    /holds train_images, train_labels, val_images, test_images, test_labels/,
+    /medmnist_missing\.npz/,
+  );
+  throwsKit(() => readMedmnist(fixture('dtypes.npz')), /lacks train_images, train_labels, val_images/, /holds u1, i1/);
+});
+
+test('readMedmnist() rejects image and label counts that differ', () => {
+  throwsKit(() => readMedmnist(fixture('medmnist_mismatch.npz')), /train_images holds 3 images but train_labels holds 2 labels/);
 });

@@ -1,44 +1,19 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
-import { projectRoot } from '../../src/lib/config/paths';
-import { crc32, openNpz, parseNpy, readMedmnist, readNpz, type NpyArray } from '../../src/lib/data/npz';
-import { KitError } from '../../src/lib/util/errors';
+import type { NpyArray } from '../../src/lib/data/npy';
+import { openNpz, readNpz } from '../../src/lib/data/npz';
+import { tempDir } from '../helpers/data';
+import { expectedImages, fixture, throwsKit } from './fixtures';
 
-// Fixtures are written by real NumPy: test/fixtures/make_npz.py. Expected values below restate
-// the formulas in that script.
-const fixture = (name: string): string => path.join(projectRoot(), 'test', 'fixtures', name);
-
-function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'npz-test-'));
-}
-
-/** Assert that fn throws a KitError whose message matches every pattern. */
-function throwsKit(fn: () => unknown, ...patterns: RegExp[]): KitError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof KitError, `expected a KitError, got ${String(caught)}`);
-  for (const p of patterns) assert.match(caught.message, p);
-  return caught;
-}
+// readNpz / openNpz end to end, on archives written by real NumPy (test/fixtures/make_npz.py):
+// the zip container (zip.test.ts) and the .npy arrays (npy.test.ts) together.
 
 function get(map: Map<string, NpyArray>, key: string): NpyArray {
   const a = map.get(key);
   assert.ok(a !== undefined, `missing array ${key}`);
   return a;
-}
-
-/** Flat pixel i of a fixture image array is (7*i + offset) % 256. */
-function expectedImages(count: number, offset: number): Uint8Array {
-  return Uint8Array.from({ length: count }, (_, i) => (7 * i + offset) % 256);
 }
 
 test('readNpz() reads every supported dtype with exact values (np.savez, stored entries)', () => {
@@ -130,7 +105,7 @@ test('openNpz().read() rejects Fortran order, big-endian, object, structured and
 });
 
 test('readNpz() on a truncated download says it is truncated and how to fix it', () => {
-  const dir = tempDir();
+  const dir = tempDir('npz-test-');
   try {
     const bytes = fs.readFileSync(fixture('dtypes.npz'));
     for (const keep of [Math.floor(bytes.length / 2), bytes.length - 10, 0]) {
@@ -145,7 +120,7 @@ test('readNpz() on a truncated download says it is truncated and how to fix it',
 });
 
 test('readNpz() detects a flipped byte by its CRC-32 (stored) or a corrupt stream (deflated)', () => {
-  const dir = tempDir();
+  const dir = tempDir('npz-test-');
   try {
     const bytes = Buffer.from(fs.readFileSync(fixture('dtypes.npz')));
     // The first entry is u1.npy: a 128-byte v1 header, then [0, 50, 100, 150, 200].
@@ -174,7 +149,7 @@ test('readNpz() detects a flipped byte by its CRC-32 (stored) or a corrupt strea
 });
 
 test('readNpz() rejects a file that is not a zip, and a missing file', () => {
-  const dir = tempDir();
+  const dir = tempDir('npz-test-');
   try {
     const file = path.join(dir, 'page.npz');
     fs.writeFileSync(file, '<html><body>Too many requests</body></html>\n'.repeat(5));
@@ -184,98 +159,4 @@ test('readNpz() rejects a file that is not a zip, and a missing file', () => {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-});
-
-/** A .npy file from a header literal (padded as numpy pads it) and raw data bytes. */
-function npy(header: string, data: number[], version = 1): Uint8Array {
-  const prefix = version === 1 ? 10 : 12;
-  const padded = header + ' '.repeat((64 - ((prefix + header.length + 1) % 64)) % 64) + '\n';
-  const out = Buffer.alloc(prefix + padded.length + data.length);
-  Buffer.from('\x93NUMPY', 'latin1').copy(out);
-  out[6] = version;
-  out[7] = 0;
-  if (version === 1) out.writeUInt16LE(padded.length, 8);
-  else out.writeUInt32LE(padded.length, 8);
-  out.write(padded, prefix, 'latin1');
-  Buffer.from(data).copy(out, prefix + padded.length);
-  return out;
-}
-
-test('parseNpy() reads a hand-made header, including Python 2 long suffixes and double quotes', () => {
-  const a = parseNpy(npy(`{"descr": "<i2", 'fortran_order': False, 'shape': (2L, 1L), }`, [1, 0, 0xff, 0xff]), 'x');
-  assert.deepEqual(a, { dtype: 'int16', shape: [2, 1], data: Int16Array.from([1, -1]) });
-});
-
-test('parseNpy() copies data that sits at an offset typed arrays cannot view', () => {
-  const bytes = npy(`{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }`, [...new Uint8Array(Float64Array.from([1.5, -2]).buffer)]);
-  const shifted = new Uint8Array(bytes.length + 1);
-  shifted.set(bytes, 1);
-  const a = parseNpy(shifted.subarray(1), 'x');
-  assert.deepEqual([...a.data], [1.5, -2]);
-  assert.equal(a.data.byteOffset % 8, 0);
-});
-
-test('parseNpy() rejects bad magic, unknown versions, broken headers and short data', () => {
-  const ok = `{'descr': '<i2', 'fortran_order': False, 'shape': (2,), }`;
-  throwsKit(() => parseNpy(Buffer.from('PK\x03\x04 not numpy'), 'f.npz [a]'), /magic/, /f\.npz \[a\]/);
-  throwsKit(() => parseNpy(npy(ok, [1, 0, 2, 0], 4), 'w'), /format version 4\.0/);
-  throwsKit(() => parseNpy(npy(`{'descr': '<i2', 'shape': (2,)}`, [1, 0, 2, 0]), 'w'), /lacks one of descr, fortran_order, shape/);
-  throwsKit(() => parseNpy(npy(`{'descr': '<i2', 'fortran_order': False, 'shape': (2,`, [1, 0, 2, 0]), 'w'), /not a Python dict literal/);
-  throwsKit(() => parseNpy(npy(`{'descr': '<i2', 'fortran_order': False, 'shape': (-2,), }`, []), 'w'), /non-negative/);
-  throwsKit(() => parseNpy(npy(ok, [1, 0, 2]), 'w'), /needs 4 data bytes but only 3/);
-  const long = Buffer.from(npy(ok, [1, 0, 2, 0]));
-  long.writeUInt16LE(5000, 8);
-  throwsKit(() => parseNpy(long, 'w'), /header says it is 5000 bytes/);
-});
-
-test('crc32() matches zlib.crc32, and its table fallback (for Node < 20.15) matches too', () => {
-  assert.equal(crc32(Buffer.from('123456789'), false), 0xcbf43926); // the standard check value
-  const data = crypto.randomBytes(10_000);
-  assert.equal(crc32(data, false), zlib.crc32(data) >>> 0);
-  assert.equal(crc32(data), zlib.crc32(data) >>> 0);
-  assert.equal(crc32(new Uint8Array(0), false), 0);
-});
-
-test('readMedmnist() reads (N,H,W) images and (N,1) labels per split', () => {
-  const data = readMedmnist(fixture('medmnist_tiny.npz'));
-  const counts = { train: 6, val: 2, test: 3 } as const;
-  (['train', 'val', 'test'] as const).forEach((split, offset) => {
-    const s = data[split];
-    const n = counts[split];
-    assert.equal(s.n, n);
-    assert.equal(s.height, 8);
-    assert.equal(s.width, 8);
-    assert.deepEqual(s.images, expectedImages(n * 64, offset), split);
-    assert.deepEqual(s.labels, Uint8Array.from({ length: n }, (_, i) => i % 2), split);
-  });
-});
-
-test('readMedmnist() accepts (N,H,W,1) images and flat int64 labels', () => {
-  const data = readMedmnist(fixture('medmnist_nhw1.npz'));
-  assert.equal(data.train.n, 2);
-  assert.equal(data.train.height, 4);
-  assert.equal(data.train.width, 4);
-  assert.deepEqual(data.train.images, expectedImages(2 * 16, 100));
-  assert.deepEqual(data.val.images, expectedImages(16, 101));
-  assert.deepEqual(data.test.images, expectedImages(16, 102));
-  assert.ok(data.train.labels instanceof Uint8Array);
-  assert.deepEqual([...data.train.labels], [0, 1]);
-});
-
-test('readMedmnist() rejects 3-channel images as not PneumoniaMNIST', () => {
-  throwsKit(() => readMedmnist(fixture('medmnist_rgb.npz')), /3 colour channels/, /\(2, 4, 4, 3\)/, /grayscale/, /medmnist_rgb\.npz \[train_images\]/);
-});
-
-test('readMedmnist() lists the missing and the found keys', () => {
-  throwsKit(
-    () => readMedmnist(fixture('medmnist_missing.npz')),
-    /lacks val_labels;/,
-    /holds train_images, train_labels, val_images, test_images, test_labels/,
-    /medmnist_missing\.npz/,
-  );
-  throwsKit(() => readMedmnist(fixture('dtypes.npz')), /lacks train_images, train_labels, val_images/, /holds u1, i1/);
-});
-
-test('readMedmnist() rejects image and label counts that differ', () => {
-  throwsKit(() => readMedmnist(fixture('medmnist_mismatch.npz')), /train_images holds 3 images but train_labels holds 2 labels/);
 });

@@ -1,15 +1,22 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import sharp from 'sharp';
 import { loadSettings } from '../config/settings';
 import { KitError } from '../util/errors';
 import { ProgressSink, silentProgress } from '../util/progress';
 import { classWeights, pixelStats, PixelStats } from './batches';
 import { CLASS_NAMES, classCounts, ImageSet, subset } from './classes';
-import { Fit, SHARP_FIT } from './decode';
+import { Fit } from './decode';
 import { BadImagePolicy, loadImageFolder } from './imagefolder';
-import { checkPneumoniaMnist, downloadPneumoniaMnist, isValidMedmnistSize, medmnistPath, MedmnistSize, PNEUMONIAMNIST } from './medmnist';
-import { MedmnistSplit, readMedmnist } from './npz';
+import {
+  checkPneumoniaMnist,
+  downloadPneumoniaMnist,
+  isValidMedmnistSize,
+  medmnistImageSet,
+  medmnistPath,
+  MedmnistSize,
+  PNEUMONIAMNIST,
+  readMedmnist,
+} from './medmnist';
 import { patientOverlap, patientSplit, stratifiedSubset } from './split';
 
 /**
@@ -147,9 +154,9 @@ export async function loadXrayData(options: LoadOptions): Promise<XrayData> {
     const file = await ensureMedmnist(source, cacheDir, onProgress, options.downloadBaseUrl);
     const data = readMedmnist(file);
     if (source.download !== undefined) checkPneumoniaMnist(data, file, source.download);
-    train = await medmnistSet(data.train, 'train', size, fit, onProgress);
-    val = await medmnistSet(data.val, 'val', size, fit, onProgress);
-    test = await medmnistSet(data.test, 'test', size, fit, onProgress);
+    train = await medmnistImageSet(data.train, 'train', size, fit, onProgress);
+    val = await medmnistImageSet(data.val, 'val', size, fit, onProgress);
+    test = await medmnistImageSet(data.test, 'test', size, fit, onProgress);
     split = { method: 'official', overlap: [] };
     for (const [name, set] of [['train', train], ['val', val], ['test', test]] as const) sourceCounts[name] = countsOf(set, false);
     notes.push(
@@ -210,24 +217,4 @@ async function ensureMedmnist(source: Extract<DataSource, { kind: 'medmnist' }>,
   if (!isValidMedmnistSize(source.download)) throw new RangeError(`no PneumoniaMNIST file at ${source.download} px`);
   const r = await downloadPneumoniaMnist({ size: source.download, cacheDir, onProgress, baseUrl });
   return r.path;
-}
-
-/** A MedMNIST split as an ImageSet at `size` px (resized with sharp when the file's size differs). */
-async function medmnistSet(s: MedmnistSplit, split: string, size: number, fit: Fit, onProgress: ProgressSink): Promise<ImageSet> {
-  const ids = Array.from({ length: s.n }, (_, i) => `${split}/${i}`);
-  // No patient ids in MedMNIST: each image stands for its own patient (marked with '?').
-  const patients = ids.map((id) => `?${id}`);
-  if (s.height === size && s.width === size) return { images: s.images, labels: s.labels, size, ids, patients };
-  const out = new Uint8Array(s.n * size * size);
-  const px = s.height * s.width;
-  for (let i = 0; i < s.n; i++) {
-    const { data } = await sharp(s.images.subarray(i * px, (i + 1) * px), { raw: { width: s.width, height: s.height, channels: 1 } })
-      .grayscale()
-      .resize({ width: size, height: size, fit: SHARP_FIT[fit], background: { r: 0, g: 0, b: 0, alpha: 1 } })
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    out.set(data, i * size * size);
-    if (i % 256 === 255 || i === s.n - 1) onProgress({ label: `resize ${split} images to ${size} px`, done: i + 1, total: s.n, unit: 'images' });
-  }
-  return { images: out, labels: s.labels, size, ids, patients };
 }

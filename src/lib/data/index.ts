@@ -15,6 +15,6 @@ export { DEFAULT_MEDMNIST_SIZE, describeSource, loadXrayData, resolveDataSource 
 export type { DataSource, LoadOptions, XrayData } from './dataset';
 export { dataStats, pixelHistogram, summary } from './stats';
 export type { DataStats, SplitRow, Summary } from './stats';
-export { downloadPneumoniaMnist, medmnistPath, MEDMNIST_SIZES, PNEUMONIAMNIST } from './medmnist';
-export { readMedmnist, readNpz } from './npz';
+export { downloadPneumoniaMnist, medmnistPath, MEDMNIST_SIZES, PNEUMONIAMNIST, readMedmnist } from './medmnist';
+export { readNpz } from './npz';
 export { downloadFile } from './download';

@@ -1,13 +1,20 @@
 import * as path from 'node:path';
+import sharp from 'sharp';
 import { KitError } from '../util/errors';
 import type { ProgressSink } from '../util/progress';
+import type { ImageSet } from './classes';
+import { Fit, SHARP_FIT } from './decode';
 import { ensureDownloaded, type EnsureResult } from './download';
-import { MEDMNIST_SPLITS, type MedmnistData } from './npz';
+import { malformed, REDOWNLOAD_FIX } from './malformed';
+import type { NpyArray } from './npy';
+import { openNpz, type NpzReader } from './npz';
 
 /**
- * PneumoniaMNIST (MedMNIST v2 / MedMNIST+): 5,856 pediatric chest X-rays, center-cropped and
- * resized, labelled normal or pneumonia. Facts below are from the official Zenodo record
- * 10519652 and MedMNIST's INFO table (medmnist/info.py), so a download can be checked against them.
+ * Everything the kit knows about MedMNIST, in one place: the layout of a MedMNIST `.npz`
+ * (arrays `{train,val,test}_{images,labels}`, their shapes and dtypes), and PneumoniaMNIST
+ * (MedMNIST v2 / MedMNIST+): 5,856 pediatric chest X-rays, center-cropped and resized, labelled
+ * normal or pneumonia. Facts below are from the official Zenodo record 10519652 and MedMNIST's
+ * INFO table (medmnist/info.py), so a download can be checked against them.
  */
 
 export type MedmnistSize = 28 | 64 | 128 | 224;
@@ -85,6 +92,107 @@ export async function downloadPneumoniaMnist(options: DownloadPneumoniaMnistOpti
   });
 }
 
+// The layout of a MedMNIST .npz
+
+export type MedmnistSplitName = 'train' | 'val' | 'test';
+
+export const MEDMNIST_SPLITS: readonly MedmnistSplitName[] = ['train', 'val', 'test'];
+
+/** One split of a grayscale MedMNIST file. */
+export interface MedmnistSplit {
+  /** Pixels 0..255, (N, H, W) row-major: image k is images[k*H*W .. (k+1)*H*W). */
+  images: Uint8Array;
+  /** Class index of each image (PneumoniaMNIST: 0 normal, 1 pneumonia). */
+  labels: Uint8Array;
+  n: number;
+  height: number;
+  width: number;
+}
+
+export type MedmnistData = Record<MedmnistSplitName, MedmnistSplit>;
+
+/**
+ * Read a grayscale MedMNIST `.npz` (keys `{train,val,test}_{images,labels}`), checking that the
+ * keys exist, images are uint8 (N,H,W) or (N,H,W,1), labels are one integer per image, and
+ * all splits share one image size. Anything else is a KitError naming the file and array.
+ */
+export function readMedmnist(file: string): MedmnistData {
+  const npz = openNpz(file);
+  try {
+    const required = MEDMNIST_SPLITS.flatMap((s) => [`${s}_images`, `${s}_labels`]);
+    const missing = required.filter((k) => !npz.has(k));
+    if (missing.length > 0) {
+      throw new KitError(
+        `not a MedMNIST file: it lacks ${missing.join(', ')}; it holds ${npz.keys.join(', ') || '(no arrays)'}, but needs ${required.join(', ')}`,
+        { where: file, fix: `use a MedMNIST .npz (e.g. pneumoniamnist_128.npz), or ${REDOWNLOAD_FIX}` },
+      );
+    }
+    const out = {} as MedmnistData;
+    for (const split of MEDMNIST_SPLITS) out[split] = readSplit(npz, split);
+    const first = out.train;
+    for (const split of MEDMNIST_SPLITS) {
+      const s = out[split];
+      if (s.height !== first.height || s.width !== first.width) {
+        throw malformed(`${split} images are ${s.height}x${s.width} but train images are ${first.height}x${first.width}`, file);
+      }
+    }
+    return out;
+  } finally {
+    npz.close();
+  }
+}
+
+function readSplit(npz: NpzReader, split: MedmnistSplitName): MedmnistSplit {
+  const imagesKey = `${split}_images`;
+  const labelsKey = `${split}_labels`;
+  const images = npz.read(imagesKey);
+  const where = `${npz.file} [${imagesKey}]`;
+  const [n, height, width, channels] = images.shape;
+  if (images.shape.length === 4 && channels === 3) {
+    throw new KitError(`${imagesKey} has 3 colour channels (shape ${fmtShape(images.shape)}), but PneumoniaMNIST is grayscale`, {
+      where,
+      fix: 'this is a colour MedMNIST set; use the PneumoniaMNIST file (`npx convnext-xray data download`)',
+    });
+  }
+  if (
+    n === undefined ||
+    height === undefined ||
+    width === undefined ||
+    !(images.shape.length === 3 || (images.shape.length === 4 && channels === 1))
+  ) {
+    throw malformed(`${imagesKey} must have shape (N, H, W) or (N, H, W, 1), found ${fmtShape(images.shape)}`, where);
+  }
+  if (images.dtype !== 'uint8') throw malformed(`${imagesKey} must be uint8 pixels, found ${images.dtype}`, where);
+
+  const labels = npz.read(labelsKey);
+  const labelsWhere = `${npz.file} [${labelsKey}]`;
+  const [ln, lcols] = labels.shape;
+  if (ln === undefined || !(labels.shape.length === 1 || (labels.shape.length === 2 && lcols === 1))) {
+    throw malformed(`${labelsKey} must have shape (N,) or (N, 1) (one class per image), found ${fmtShape(labels.shape)}`, labelsWhere);
+  }
+  if (ln !== n) throw malformed(`${imagesKey} holds ${n} images but ${labelsKey} holds ${ln} labels`, npz.file);
+  // (N, H, W, 1) and (N, H, W) have the same bytes in C order, so the data is used as is.
+  return { images: images.data as Uint8Array, labels: labelsToUint8(labels, labelsWhere), n, height, width };
+}
+
+function labelsToUint8(labels: NpyArray, where: string): Uint8Array {
+  if (labels.dtype === 'uint8') return labels.data as Uint8Array;
+  if (labels.dtype === 'float32' || labels.dtype === 'float64' || labels.dtype === 'bool') {
+    throw malformed(`labels must be integers, found ${labels.dtype}`, where);
+  }
+  const out = new Uint8Array(labels.data.length);
+  for (let i = 0; i < labels.data.length; i++) {
+    const v = Number(labels.data[i]);
+    if (!(v >= 0 && v <= 255)) throw malformed(`label ${i} is ${String(labels.data[i])}, outside 0..255`, where);
+    out[i] = v;
+  }
+  return out;
+}
+
+function fmtShape(shape: readonly number[]): string {
+  return `(${shape.join(', ')}${shape.length === 1 ? ',' : ''})`;
+}
+
 /**
  * Assert the official dataset facts on loaded data: split sizes, labels 0/1, and (when given)
  * the image size. Catches a wrong or hand-edited file before any training time is spent on it.
@@ -109,6 +217,30 @@ export function checkPneumoniaMnist(data: MedmnistData, file: string, size?: Med
       });
     }
   }
+}
+
+/**
+ * A MedMNIST split as an ImageSet at `size` px (resized with sharp when the file's size differs).
+ * Ids are `<split>/<index>`; labels are used as they are (PneumoniaMNIST's 0 normal, 1 pneumonia
+ * is CLASS_NAMES order).
+ */
+export async function medmnistImageSet(s: MedmnistSplit, split: string, size: number, fit: Fit, onProgress: ProgressSink): Promise<ImageSet> {
+  const ids = Array.from({ length: s.n }, (_, i) => `${split}/${i}`);
+  // No patient ids in MedMNIST: each image stands for its own patient (marked with '?').
+  const patients = ids.map((id) => `?${id}`);
+  if (s.height === size && s.width === size) return { images: s.images, labels: s.labels, size, ids, patients };
+  const out = new Uint8Array(s.n * size * size);
+  const px = s.height * s.width;
+  for (let i = 0; i < s.n; i++) {
+    const { data } = await sharp(s.images.subarray(i * px, (i + 1) * px), { raw: { width: s.width, height: s.height, channels: 1 } })
+      .grayscale()
+      .resize({ width: size, height: size, fit: SHARP_FIT[fit], background: { r: 0, g: 0, b: 0, alpha: 1 } })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    out.set(data, i * size * size);
+    if (i % 256 === 255 || i === s.n - 1) onProgress({ label: `resize ${split} images to ${size} px`, done: i + 1, total: s.n, unit: 'images' });
+  }
+  return { images: out, labels: s.labels, size, ids, patients };
 }
 
 /** Runtime check for sizes that come from JavaScript callers, notebooks or the CLI. */
