@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { projectRoot } from '../src/lib/config/paths';
-import { ABLATION_FILE, RUN_FILES } from '../src/lib/runs';
+import { ABLATION_FILE, ABLATION_REPORT, RUN_FILES } from '../src/lib/runs';
 
 /**
  * The library's folders form layers that only point down: a folder may import from its own
@@ -112,7 +112,7 @@ test('no import loop between files', () => {
 });
 
 test('the run folder has one owner: its file names are spelled only in src/lib/runs', () => {
-  const names = [...Object.values(RUN_FILES), ABLATION_FILE].map((n) => `'${n}'`);
+  const names = [...Object.values(RUN_FILES), ABLATION_FILE, ABLATION_REPORT].map((n) => `'${n}'`);
   const offenders: string[] = [];
   const walk = (dir: string): void => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -126,4 +126,13 @@ test('the run folder has one owner: its file names are spelled only in src/lib/r
   };
   walk(path.join(projectRoot(), 'src'));
   assert.deepEqual(offenders, []);
+});
+
+test('each folder has an index.ts whose first line says what the folder is for', () => {
+  const folders = fs.readdirSync(path.join(projectRoot(), 'src', 'lib'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  for (const f of folders) {
+    const index = path.join(projectRoot(), 'src', 'lib', f, 'index.ts');
+    assert.ok(fs.existsSync(index), `src/lib/${f} has no index.ts`);
+    assert.match(fs.readFileSync(index, 'utf8').split('\n')[0] ?? '', /^\/\*\* .{20,} \*\/$/, `src/lib/${f}/index.ts does not start with a one-line /** ... */ saying what the folder is for`);
+  }
 });

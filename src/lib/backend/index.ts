@@ -1,3 +1,4 @@
+/** Choosing the engine by speed (tensorflow, webgpu, cpu), starting it, and the device report. */
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { KitError, messageOf } from '../util/errors';

@@ -1,3 +1,4 @@
+/** The X-rays: Kaggle-layout folders and MedMNIST files, decoding, the cache, patient-aware splits, augmentation and batches. */
 export { CLASS_NAMES, NUM_CLASSES, classCounts, imageAt, setLength, subset } from './classes';
 export type { ClassName, ImageSet } from './classes';
 export { decodeXray, FITS } from './decode';

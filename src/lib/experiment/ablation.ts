@@ -133,6 +133,17 @@ export async function runOne(spec: RunSpec, profile: Profile, recipe: TrainRecip
   }
 }
 
+/**
+ * One run's result: read from its folder when it finished before, else trained now (runOne,
+ * with the profile's recipe and the spec's overrides). `loaded` says which.
+ */
+export async function trainOrLoad(spec: RunSpec, profile: Profile, data: XrayData, ablation: string, hooks: Pick<AblationOptions, 'onProgress' | 'onEpoch'> = {}): Promise<{ result: RunResult; loaded: boolean }> {
+  const dir = runDirOf(ablation, spec);
+  const done = readRunResult(dir);
+  if (done !== undefined) return { result: done, loaded: true };
+  return { result: await runOne(spec, profile, withOverrides(profile.train, spec.overrides), data, dir, hooks), loaded: false };
+}
+
 /** The predictions file's content from the evaluations of val and test (in set order). */
 export function predictionsOf(data: Pick<XrayData, 'val' | 'test'>, val: SetEvaluation, test: SetEvaluation): Predictions {
   return {

@@ -3,7 +3,7 @@ import { loadClassifier } from '../eval/inference';
 import { bootstrap, chooseThreshold, confusion, Confusion, Interval, MetricName, reliability, ReliabilityBin, rocCurve, ThresholdRule } from '../metrics/classification';
 import { mean, std } from '../metrics/stats';
 import { resolveStep } from '../models/steps';
-import { finishedRuns, ModelMeta, Predictions, readPredictions, readRunMeta, RunResult, writePredictions } from '../runs';
+import { finishedRuns, ModelMeta, Predictions, readAblationMeta, readPredictions, readRunMeta, RunResult, writePredictions } from '../runs';
 import { evaluateSet } from '../train/trainer';
 import { KitError } from '../util/errors';
 import { predictionsOf } from './ablation';
@@ -16,7 +16,10 @@ export type { Predictions, SplitPredictions } from '../runs';
 export interface EvaluationOptions {
   /** How to choose the decision threshold on the validation split (default Youden's J). */
   rule?: ThresholdRule;
-  /** Bootstrap rounds and seed for the 95% intervals (default 1000, seed 0). */
+  /**
+   * Bootstrap rounds and seed for the 95% intervals (default seed 0; rounds: the profile's
+   * evaluation.bootstrapRounds for a run or an ablation, 1000 for bare predictions).
+   */
   rounds?: number;
   seed?: number;
 }
@@ -58,6 +61,7 @@ export function evaluatePredictions(p: Predictions, split: 'val' | 'test' = 'tes
  */
 export async function evaluateRun(runDir: string, split: 'val' | 'test' = 'test', options: EvaluationOptions & { data?: XrayData } = {}): Promise<{ evaluation: Evaluation; predictions: Predictions; meta: ModelMeta }> {
   const run = readRunMeta(runDir);
+  const rounds = options.rounds ?? getProfile(run.profile).evaluation.bootstrapRounds;
   const data = options.data ?? (await loadXrayData({ profile: getProfile(run.profile) }));
   const counts = run.data?.counts;
   if (counts !== undefined && (counts['train'] !== data.train.labels.length || counts['val'] !== data.val.labels.length || counts['test'] !== data.test.labels.length)) {
@@ -72,7 +76,7 @@ export async function evaluateRun(runDir: string, split: 'val' | 'test' = 'test'
     const val = await evaluateSet(clf.model, data.val, clf.input.normalization, batch);
     const test = await evaluateSet(clf.model, data.test, clf.input.normalization, batch);
     const predictions = predictionsOf(data, val, test);
-    return { evaluation: evaluatePredictions(predictions, split, options), predictions, meta: clf.meta };
+    return { evaluation: evaluatePredictions(predictions, split, { ...options, rounds }), predictions, meta: clf.meta };
   } finally {
     clf.model.dispose();
   }
@@ -90,8 +94,10 @@ export interface StepEvaluation {
 /** Evaluate every finished run of an ablation from its saved predictions. */
 export function evaluateAblation(dir: string, options: EvaluationOptions = {}): StepEvaluation[] {
   const byStep = new Map<string, StepEvaluation['runs']>();
-  for (const r of finishedRuns(dir)) {
-    byStep.set(r.step, [...(byStep.get(r.step) ?? []), { seed: r.seed, dir: r.dir, evaluation: evaluatePredictions(readPredictions(r.dir), 'test', options), result: r.result }]);
+  const finished = finishedRuns(dir);
+  const rounds = options.rounds ?? getProfile(readAblationMeta(dir)?.profile ?? finished[0]?.result.spec.profile).evaluation.bootstrapRounds;
+  for (const r of finished) {
+    byStep.set(r.step, [...(byStep.get(r.step) ?? []), { seed: r.seed, dir: r.dir, evaluation: evaluatePredictions(readPredictions(r.dir), 'test', { ...options, rounds }), result: r.result }]);
   }
   const steps: StepEvaluation[] = [];
   for (const [step, runs] of byStep) {

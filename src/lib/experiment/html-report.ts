@@ -1,7 +1,7 @@
 import { confusionFigure, reliabilityFigure, rocFigure } from '../plot/eval';
 import { HtmlBlock, StandalonePage } from '../plot/html';
 import { allCurvesFigure, deltaFigure, stepMetricsFigure } from './figures';
-import { ablationReport, describeDeltas } from './report';
+import { ablationReport, describeDeltas, formatMeanStd, reportRows } from './report';
 import { escapeHtml } from '../plot/escape';
 import { evaluateAblation, EvaluationOptions, StepEvaluation } from './evaluate';
 import { MetricName } from '../metrics/classification';
@@ -20,8 +20,7 @@ export function testMetricRows(steps: readonly StepEvaluation[]): Record<string,
     for (const [k, label] of SHOWN) {
       const m = s.summary[k];
       const iv = first?.metrics[k];
-      const std = Number.isFinite(m.std) ? ` ± ${m.std.toFixed(3)}` : '';
-      row[label] = `${m.mean.toFixed(3)}${std}${iv !== undefined && Number.isFinite(iv.lo) ? ` [${iv.lo.toFixed(3)}, ${iv.hi.toFixed(3)}]` : ''}`;
+      row[label] = `${formatMeanStd(m)}${iv !== undefined && Number.isFinite(iv.lo) ? ` [${iv.lo.toFixed(3)}, ${iv.hi.toFixed(3)}]` : ''}`;
     }
     return row;
   });
@@ -34,19 +33,20 @@ export function testMetricRows(steps: readonly StepEvaluation[]): Record<string,
  */
 export function ablationHtmlPage(dir: string, options: EvaluationOptions = {}): StandalonePage {
   const report = ablationReport(dir);
-  const steps = evaluateAblation(dir, { rounds: 500, ...options });
+  const steps = evaluateAblation(dir, options);
   const final = steps[steps.length - 1];
   const finalRun = final?.runs[0];
   const body: HtmlBlock[] = [
     `<p>${escapeHtml(`${report.runs} finished runs of ${report.steps.length} roadmap steps (profile ${report.profile ?? '?'}, backend ${report.backend.join(', ')}). Thresholds are chosen on validation (Youden's J) and applied unchanged to test; intervals are seeded bootstrap 95% intervals of the seed-0 run; ± is the standard deviation over seeds.`)}</p>`,
     { heading: 'The ablation' },
+    { table: reportRows(report), caption: 'mean ± std over seeds; Δ to the previous step with its Welch 95% interval (* : outside seed noise)' },
     stepMetricsFigure(report, 'test'),
     deltaFigure(report),
     `<ul>${describeDeltas(report).map((l) => `<li>${escapeHtml(l)}</li>`).join('')}</ul>`,
     allCurvesFigure(report),
     { heading: 'Test metrics per step' },
     { table: testMetricRows(steps), caption: 'mean ± std over seeds [seed-0 bootstrap 95% CI]' },
-    rocFigure(steps.map((s) => ({ name: `${s.step} (AUC ${s.summary.rocAuc.mean.toFixed(3)})`, fpr: s.runs[0]?.evaluation.roc.fpr ?? [], tpr: s.runs[0]?.evaluation.roc.tpr ?? [] })), 'ROC curves on test (seed 0 of each step)'),
+    rocFigure(steps.map((s) => ({ name: `${s.step} (AUC ${formatMeanStd(s.summary.rocAuc)})`, fpr: s.runs[0]?.evaluation.roc.fpr ?? [], tpr: s.runs[0]?.evaluation.roc.tpr ?? [] })), 'ROC curves on test (seed 0 of each step)'),
   ];
   if (final !== undefined && finalRun !== undefined) {
     body.push({ heading: `The final model: ${final.step}, seed ${finalRun.seed}` });

@@ -27,6 +27,11 @@ export interface AblationProfile {
   steps?: StepId[];
 }
 
+export interface EvaluationProfile {
+  /** Bootstrap rounds behind every 95% interval of the evaluation (fewer under smoke: CI time). */
+  bootstrapRounds: number;
+}
+
 export interface Profile {
   name: ProfileName;
   /** One line: what it is for and what it costs. */
@@ -35,6 +40,7 @@ export interface Profile {
   model: ModelProfile;
   train: TrainRecipe;
   ablation: AblationProfile;
+  evaluation: EvaluationProfile;
 }
 
 /** ConvNeXt's recipe (§2.1) at X-ray scale; profiles change epochs, batch and rates. */
@@ -61,6 +67,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     model: { scale: 'smoke' },
     train: { ...RECIPE, epochs: 2, batchSize: 16, warmupEpochs: 0.5, dropPath: 0.05 },
     ablation: { seeds: 1 },
+    evaluation: { bootstrapRounds: 200 },
   },
   cpu: {
     name: 'cpu',
@@ -69,6 +76,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     model: { scale: 'smoke' },
     train: { ...RECIPE, epochs: 5, batchSize: 32, warmupEpochs: 1, dropPath: 0.05 },
     ablation: { seeds: 3 },
+    evaluation: { bootstrapRounds: 1000 },
   },
   default: {
     name: 'default',
@@ -77,6 +85,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     model: { scale: 'atto' },
     train: { ...RECIPE },
     ablation: { seeds: 3 },
+    evaluation: { bootstrapRounds: 1000 },
   },
   paper: {
     name: 'paper',
@@ -85,6 +94,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     model: { scale: 'femto' },
     train: { ...RECIPE, epochs: 60, warmupEpochs: 5, ema: 0.999 },
     ablation: { seeds: 5 },
+    evaluation: { bootstrapRounds: 1000 },
   },
 };
 

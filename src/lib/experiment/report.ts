@@ -108,6 +108,52 @@ function rank(name: string): number {
 }
 
 
+/** "mean ± std" with `digits` decimals; the spread of a single seed is unknown: "mean ± –". */
+export function formatMeanStd(a: { mean: number; std: number }, digits = 3): string {
+  return `${a.mean.toFixed(digits)} ± ${Number.isFinite(a.std) ? a.std.toFixed(digits) : '–'}`;
+}
+
+/**
+ * The ablation as a table, one row per step: what the CLI's `report`, notebook 03 and the HTML
+ * page all show. Metrics are mean ± std over seeds; the delta is to the previous step, with its
+ * Welch 95% interval; the paper's columns are ImageNet top-1 (Table 10).
+ */
+export function reportRows(report: AblationReport): Record<string, string | number>[] {
+  const signed = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
+  return report.steps.map((s) => {
+    const d = s.delta?.testAuc;
+    return {
+      step: s.step,
+      seeds: s.testAuc.n,
+      'val AUC': formatMeanStd(s.valAuc),
+      'test AUC': formatMeanStd(s.testAuc),
+      'test accuracy': formatMeanStd(s.testAcc),
+      'Δ test AUC': d === undefined ? '' : signed(d.diff),
+      '95% CI': d !== undefined && Number.isFinite(d.lo) ? `[${signed(d.lo)}, ${signed(d.hi)}]${d.withinNoise ? '' : ' *'}` : '',
+      'ImageNet top-1 (paper)': s.paperTop1 === undefined ? '' : s.paperTop1.toFixed(1),
+      'ImageNet Δ': s.paperDelta === undefined ? '' : `${s.paperDelta >= 0 ? '+' : ''}${s.paperDelta.toFixed(1)}`,
+      'img/s': Math.round(s.imgPerSec),
+    };
+  });
+}
+
+/**
+ * Every finished run of an ablation folder as one row (step, seed, its metrics, speed): the
+ * long table behind the report, for a DataFrame (notebook 03 groups it with danfo).
+ */
+export function runRows(dir: string): Record<string, string | number>[] {
+  return finishedRuns(dir).map((r) => ({
+    step: r.step,
+    seed: r.seed,
+    'val AUC': r.result.best.valAuc,
+    'test AUC': r.result.test.auc,
+    'test accuracy': r.result.test.acc,
+    'best epoch': r.result.best.epoch,
+    'img/s': Math.round(r.result.imgPerSec),
+    seconds: Math.round(r.result.wallSeconds),
+  }));
+}
+
 /**
  * The ablation's findings in plain words: which steps changed test AUC beyond seed noise, and
  * whether the direction agrees with the paper's ImageNet result.

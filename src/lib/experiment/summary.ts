@@ -40,7 +40,14 @@ export function comparisonRows(ours: readonly { name: string; settings: string; 
 }
 
 /** Indices of the worst mistakes: false negatives first (most confidently "normal"), then false positives. */
-export function worstMistakes(labels: readonly number[], probs: readonly number[], threshold: number, n: { falseNegatives: number; falsePositives: number }): { index: number; kind: 'false negative' | 'false positive'; prob: number }[] {
+/** One misclassified test image: its index in the set, what kind of mistake, and P(pneumonia). */
+export interface Mistake {
+  index: number;
+  kind: 'false negative' | 'false positive';
+  prob: number;
+}
+
+export function worstMistakes(labels: readonly number[], probs: readonly number[], threshold: number, n: { falseNegatives: number; falsePositives: number }): Mistake[] {
   const fn = labels.map((l, i) => ({ i, l, p: probs[i] as number })).filter((x) => x.l === 1 && x.p < threshold).sort((a, b) => a.p - b.p);
   const fp = labels.map((l, i) => ({ i, l, p: probs[i] as number })).filter((x) => x.l === 0 && x.p >= threshold).sort((a, b) => b.p - a.p);
   return [

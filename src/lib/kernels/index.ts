@@ -1,3 +1,4 @@
+/** The kit's own kernels per backend (WGSL on webgpu, TensorFlow ops on tensorflow), installed and removed as a set. */
 import * as tf from '@tensorflow/tfjs-core';
 import { setInferenceMath, STOCK_INFERENCE } from '../models/fuse';
 import { setLayerMath, STOCK_MATH } from '../models/layers';

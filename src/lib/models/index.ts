@@ -1,3 +1,4 @@
+/** The roadmap as data: configs and steps, the plan (parameters, FLOPs), the builder, custom layers, save/load, the inference graph. */
 export { configDiff, BATCH_NORM_EPS, LAYER_NORM_EPS, TOTAL_STRIDE } from './config';
 export type { ModelConfig } from './config';
 export { baseConfig, checkInputSize, configFor, FLOP_DEVIATIONS, getScale, GROUPS, KERNEL_VARIANTS, resolveStep, SCALE_NAMES, SCALES, STEP_IDS, STEPS, validateConfig } from './steps';

@@ -1,3 +1,4 @@
+/** Showing things in a tslab notebook: figures, tables, images, progress, the live training display. */
 export {
   inNotebook,
   showHtml,

@@ -1,3 +1,4 @@
+/** Figures (Plotly JSON), tables, image grids and block diagrams, as data in and HTML out; nothing here runs a model. */
 export { figure, line, scatter, bar, histogram, heatmap, figureTitle } from './figure';
 export type { Figure, Trace, Layout, PlotConfig, Values } from './figure';
 export { figureHtml, newPlotId, plotlyScriptTag, standaloneHtml, writeHtml } from './html';
