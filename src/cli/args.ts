@@ -1,20 +1,34 @@
 import { KitError } from '../lib/util/errors';
 
-/** The options a command accepts: name → kind, with a one-line help each. */
-export type OptionSpec = Record<string, { kind: 'string' | 'number' | 'boolean' | 'list'; help: string }>;
+export type OptionKind = 'string' | 'number' | 'boolean' | 'list';
 
-export interface ParsedArgs {
+/** The options a command accepts: name → kind, with a one-line help each. */
+export type OptionSpec = Readonly<Record<string, { readonly kind: OptionKind; readonly help: string }>>;
+
+/** The value one kind of option parses to: a list option collects every repetition. */
+type ValueOf<K extends OptionKind> = K extends 'string' ? string : K extends 'number' ? number : K extends 'boolean' ? boolean : string[];
+
+/**
+ * The parsed options of a spec, typed from it: a boolean flag is always there (false when not
+ * given), every other option is undefined when not given. `--runs-dir` is read as `o['runs-dir']`.
+ */
+export type Options<S extends OptionSpec> = { -readonly [N in keyof S as S[N]['kind'] extends 'boolean' ? N : never]: boolean } & {
+  -readonly [N in keyof S as S[N]['kind'] extends 'boolean' ? never : N]?: ValueOf<S[N]['kind']>;
+};
+
+export interface ParsedArgs<S extends OptionSpec> {
   positional: string[];
-  options: Record<string, string | number | boolean | string[]>;
+  options: Options<S>;
 }
 
 /**
  * Parse `--name value`, `--name=value` and boolean `--flag` against a spec. Anything not in the
  * spec is an error that lists what the command accepts (no silently ignored typos).
  */
-export function parseArgs(argv: readonly string[], spec: OptionSpec, command: string): ParsedArgs {
+export function parseArgs<S extends OptionSpec>(argv: readonly string[], spec: S, command: string): ParsedArgs<S> {
   const positional: string[] = [];
-  const options: ParsedArgs['options'] = {};
+  const options: Record<string, string | number | boolean | string[]> = {};
+  for (const [name, def] of Object.entries(spec)) if (def.kind === 'boolean') options[name] = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (!arg.startsWith('--')) {
@@ -42,14 +56,16 @@ export function parseArgs(argv: readonly string[], spec: OptionSpec, command: st
       throw new KitError(`--${name} needs a value`, { where: `${command} ${argv.join(' ')}`, fix: `e.g. --${name} ${def.kind === 'number' ? '64' : '<value>'}` });
     }
     if (def.kind === 'list') {
-      options[name] = [...((options[name] as string[] | undefined) ?? []), value];
+      const previous = options[name];
+      options[name] = [...(Array.isArray(previous) ? previous : []), value];
     } else if (def.kind === 'number') {
       const n = Number(value);
       if (!Number.isFinite(n)) throw new KitError(`--${name} must be a number, got "${value}"`, { fix: `e.g. --${name} 64` });
       options[name] = n;
     } else options[name] = value;
   }
-  return { positional, options };
+  // Every value above was stored under its spec's kind, which is what Options<S> says.
+  return { positional, options: options as Options<S> };
 }
 
 export function describeOptions(spec: OptionSpec): string {
@@ -62,6 +78,11 @@ export function helpText(spec: OptionSpec): string {
   return Object.entries(spec)
     .map(([k, v]) => `  --${k}${v.kind === 'boolean' ? '' : v.kind === 'list' ? ' <value> (repeatable)' : ` <${v.kind}>`}`.padEnd(34) + v.help)
     .join('\n');
+}
+
+/** A comma-separated option as its non-empty, trimmed items: `--steps "resnet, gelu"`. */
+export function splitList(text: string | undefined): string[] | undefined {
+  return text === undefined ? undefined : text.split(',').map((x) => x.trim()).filter((x) => x !== '');
 }
 
 /**

@@ -4,6 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { projectRoot } from '../../src/lib/config/paths';
+import { ablationId } from '../../src/lib/experiment/ablation';
+import { ablationDir, readRunResult, runDirOf, RunResult, writeAblationMeta, writeRunResult } from '../../src/lib/runs';
 import { sharedXrays, tempDir } from '../helpers/data';
 
 const bin = path.join(projectRoot(), 'bin', 'convnext-xray.js');
@@ -94,4 +96,59 @@ test('train → ablate → report → evaluate → predict through the CLI, with
   assert.match(cli(['train', '--step', 'gelu', '--override', 'epochz=1'], env).stderr, /unknown training option "epochz"/);
   assert.match(cli(['evaluate', path.join(dir, 'gelu', '0'), '--split', 'train'], env).stderr, /unknown split "train"/);
   assert.match(cli(['train', '--step', 'convnext-v3'], env).stderr, /unknown roadmap step "convnext-v3"/);
+});
+
+/** A finished run as result.json holds it, with made-up numbers (no training). */
+function fakeResult(step: string, seed: number, testAuc: number): RunResult {
+  const history = [{ epoch: 1, trainLoss: 0.6, valLoss: 0.5, valAcc: 0.7, valAuc: testAuc - 0.01, lr: 1e-3, imgPerSec: 100, seconds: 2, best: true }];
+  return {
+    spec: { step, seed, profile: 'smoke', overrides: {} }, backend: 'cpu', best: { epoch: 1, valAuc: testAuc - 0.01, valAcc: 0.7, valLoss: 0.5 },
+    test: { acc: 0.75 + seed / 100, auc: testAuc, loss: 0.4 }, epochs: 1, wallSeconds: 12, imgPerSec: 100, history, finishedAt: '2024-01-01T00:00:00.000Z',
+  };
+}
+
+test('convnext-xray report --runs-dir reads the ablation by id from that folder, whatever KIT_RUNS_DIR says', () => {
+  const runs = tempDir();
+  const dir = ablationDir(runs, 'smoke');
+  writeAblationMeta(dir, { id: 'smoke', profile: 'smoke', overrides: {}, recipe: {}, steps: ['resnet', 'gelu'], seeds: 2 });
+  for (const [step, aucs] of [['resnet', [0.8, 0.82]], ['gelu', [0.85, 0.86]]] as const) aucs.forEach((auc, seed) => writeRunResult(runDirOf(dir, { step, seed }), fakeResult(step, seed, auc)));
+  const env = { KIT_RUNS_DIR: tempDir() };
+  const byId = cli(['report', 'smoke', '--runs-dir', runs, '--json'], env);
+  assert.equal(byId.code, 0, byId.stderr);
+  const byPath = cli(['report', dir, '--json'], env);
+  assert.equal(byId.stdout, byPath.stdout, 'the same report as when the folder is given');
+  const report = JSON.parse(byId.stdout) as { dir: string; runs: number; steps: { step: string; testAuc: { mean: number; n: number } }[] };
+  assert.equal(report.dir, dir);
+  assert.equal(report.runs, 4);
+  assert.deepEqual(report.steps.map((x) => [x.step, x.testAuc.n]), [['resnet', 2], ['gelu', 2]]);
+  const text = cli(['report', 'smoke', '--runs-dir', runs], env);
+  assert.equal(text.code, 0, text.stderr);
+  const lines = text.stdout.split('\n');
+  assert.equal(lines[0], 'ablation smoke (smoke), 4 finished runs, backend cpu');
+  assert.match(lines[1] ?? '', /^step +n +val AUC +test AUC +test acc +Δ test AUC \[95% CI\] +paper Δ$/);
+  assert.match(lines[2] ?? '', /^-+( +-+){6}$/);
+  assert.match(lines[3] ?? '', /^resnet +2 +0\.800 ± 0\.014 +0\.810 ± 0\.014 +0\.755 ± 0\.007$/);
+  assert.match(lines[4] ?? '', /^gelu +2 +0\.845 ± 0\.007 +0\.855 ± 0\.007 +0\.755 ± 0\.007 +\+0\.045 \[[-0-9.]+, [-0-9.]+\] [~*] +\+1\.8$/);
+  // The id is a folder name in --runs-dir, not a path; and the folder is still needed.
+  assert.match(cli(['report', dir, '--runs-dir', runs]).stderr, /with --runs-dir, the argument is an ablation id/);
+  assert.match(cli(['report', '--runs-dir', runs]).stderr, /report needs the ablation folder[\s\S]*report smoke --runs-dir/);
+  assert.match(cli(['report', 'cpu', '--runs-dir', runs]).stderr, /no ablation folder here/);
+});
+
+test('train, ablate and evaluate --runs-dir write and read the run there, not under KIT_RUNS_DIR', () => {
+  const runs = tempDir();
+  const env = { XRAY_DATA: sharedXrays(), KIT_PROFILE: 'smoke', KIT_RUNS_DIR: tempDir() };
+  const t = cli(['train', '--step', 'resnet', '--override', 'epochs=1', '--runs-dir', runs, '--json'], env);
+  assert.equal(t.code, 0, t.stderr);
+  const id = ablationId('smoke', { epochs: 1 });
+  const run = runDirOf(ablationDir(runs, id), { step: 'resnet', seed: 0 });
+  assert.deepEqual(readRunResult(run)?.spec, (JSON.parse(t.stdout) as RunResult).spec, 'the run is in <runs-dir>/<id>/<step>/<seed>');
+  assert.deepEqual(fs.readdirSync(env.KIT_RUNS_DIR), [], 'nothing under KIT_RUNS_DIR');
+  const a = cli(['ablate', '--steps', 'resnet', '--seeds', '1', '--override', 'epochs=1', '--runs-dir', runs], env);
+  assert.equal(a.code, 0, a.stderr);
+  assert.match(a.stderr, /resnet seed 0: finished before, skipped/, 'ablate finds the run train wrote there');
+  const e = cli(['evaluate', `${id}/resnet/0`, '--runs-dir', runs, '--json', '--rounds', '50'], env);
+  assert.equal(e.code, 0, e.stderr);
+  assert.equal((JSON.parse(e.stdout) as { run: string }).run, run);
+  assert.match(cli(['evaluate', 'resnet/0', '--runs-dir', runs], env).stderr, /with --runs-dir, the argument is <ablation id>\/<step>\/<seed>, got "resnet\/0"/);
 });

@@ -54,6 +54,13 @@ test('tableText aligns columns under a rule line', () => {
   assert.equal(text, ['T', 'name       v', '---------  ---', 'a          1.5', 'long name  10'].join('\n'));
 });
 
+test('tableText right-aligns the columns named in align, header included, and leaves the rest left', () => {
+  const text = tableText([{ step: 'resnet', auc: '0.9 ± 0.1', n: 3 }, { step: 'gelu', auc: '0.95 ± 0.01', n: 12 }], { align: { auc: 'right', n: 'right' } });
+  assert.equal(text, ['step            auc   n', '------  -----------  --', 'resnet    0.9 ± 0.1   3', 'gelu    0.95 ± 0.01  12'].join('\n'));
+  const indexed = tableText({ columns: ['v'], values: [[1], [22]], index: ['a', 'bb'] }, { align: { v: 'right' } });
+  assert.equal(indexed, ['     v', '--  --', 'a    1', 'bb  22'].join('\n'), 'the index column stays left-aligned');
+});
+
 test('a danfo.js DataFrame renders its columns and values, and a non-default index', async () => {
   const dfd = (await import('danfojs-node')) as unknown as {
     DataFrame: new (data: unknown, options?: { index?: string[] }) => unknown;

@@ -1,7 +1,7 @@
 import { curvesFigure } from '../plot/training';
 import { escapeHtml } from '../plot/escape';
 import type { EpochMetrics, TrainProgress } from '../train/trainer';
-import { formatDuration, terminalProgress } from '../util/progress';
+import { formatTrainProgress, terminalProgress, trainProgressUpdate } from '../util/progress';
 import { inNotebook, liveFigure, newOutput } from './display';
 
 export interface TrainingDisplay {
@@ -18,7 +18,7 @@ export function trainingDisplay(title = 'Training'): TrainingDisplay {
   if (!inNotebook()) {
     const bar = terminalProgress();
     return {
-      onProgress: (p) => bar({ label: `${title} epoch ${p.epoch}/${p.epochs}`, done: p.step, total: p.steps, unit: 'steps', info: statusText(p) }),
+      onProgress: (p) => bar(trainProgressUpdate(title, p)),
       onEpoch: () => undefined,
     };
   }
@@ -35,14 +35,9 @@ export function trainingDisplay(title = 'Training'): TrainingDisplay {
         `<div style="font:12px ui-monospace,Menlo,Consolas,monospace">` +
           `<b>${escapeHtml(title)}</b> ${p.phase === 'val' ? '(validating)' : ''}<br>` +
           `<progress value="${frac.toFixed(4)}" max="1" style="width:320px"></progress> ${(frac * 100).toFixed(0)}%<br>` +
-          `${escapeHtml(statusText(p))}</div>`,
+          `${escapeHtml(formatTrainProgress(p))}</div>`,
       );
     },
     onEpoch: (_m, history) => chart.update(curvesFigure(history, `${title}: training curves`)),
   };
-}
-
-function statusText(p: TrainProgress): string {
-  const val = p.last !== undefined ? ` · val acc ${p.last.valAcc.toFixed(3)} · val AUC ${p.last.valAuc.toFixed(3)}` : '';
-  return `epoch ${p.epoch}/${p.epochs} · step ${p.step}/${p.steps} · loss ${p.loss.toFixed(3)} · lr ${p.lr.toExponential(1)} · ${p.imgPerSec.toFixed(0)} img/s${val} · ETA ${formatDuration(p.etaSeconds)}`;
 }

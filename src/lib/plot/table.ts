@@ -20,6 +20,8 @@ export interface TableOptions {
   caption?: string;
   /** Digits after the decimal point for non-integer numbers (default 4). */
   digits?: number;
+  /** tableText only: 'right' pads a column on the left, for numbers already formatted as text (default: left). */
+  align?: Readonly<Record<string, 'left' | 'right'>>;
 }
 
 /** A table reduced to header and cells; `index` is set only when it carries information. */
@@ -78,13 +80,16 @@ export function tableText(input: TableInput, options: TableOptions = {}): string
   const table = toTableData(input);
   const digits = checkDigits(options.digits);
   const lead = table.index ? [''] : [];
-  const lines: string[][] = [lead.concat(table.columns)];
+  const header = lead.concat(table.columns);
+  const lines: string[][] = [header];
   table.rows.forEach((row, r) => {
     const index = table.index ? [String(table.index[r] ?? '')] : [];
     lines.push(index.concat(row.map((v) => formatCell(v, digits))));
   });
-  const widths = lines[0]?.map((_, c) => Math.max(...lines.map((l) => (l[c] ?? '').length))) ?? [];
-  const text = lines.map((l) => l.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ').trimEnd());
+  const widths = header.map((_, c) => Math.max(...lines.map((l) => (l[c] ?? '').length)));
+  const right = header.map((name, c) => c >= lead.length && options.align?.[name] === 'right');
+  const pad = (cell: string, c: number): string => (right[c] === true ? cell.padStart(widths[c] ?? 0) : cell.padEnd(widths[c] ?? 0));
+  const text = lines.map((l) => l.map(pad).join('  ').trimEnd());
   if (text.length > 1) text.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   return (options.caption === undefined ? [] : [options.caption]).concat(text).join('\n');
 }

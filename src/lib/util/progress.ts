@@ -83,3 +83,44 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): P
     }
   };
 }
+
+/**
+ * Where a training run is, in plain fields (train/trainer's TrainProgress has them all; util is
+ * the lowest layer, so it names the fields it reads instead of importing that type).
+ */
+export interface TrainStatus {
+  epoch: number;
+  epochs: number;
+  /** Step within the epoch (1-based) and steps per epoch. */
+  step: number;
+  steps: number;
+  loss: number;
+  lr: number;
+  imgPerSec: number;
+  /** Estimated seconds left in the run. */
+  etaSeconds: number;
+  /** The last finished epoch's validation metrics, if any. */
+  last?: { valAcc: number; valAuc: number };
+}
+
+/** "loss 0.412 · lr 1.0e-3 · 180 img/s · val acc 0.871 · val AUC 0.932 · ETA 3:12": the run's numbers. */
+function trainMetricsText(p: TrainStatus): string {
+  const val = p.last !== undefined ? ` · val acc ${p.last.valAcc.toFixed(3)} · val AUC ${p.last.valAuc.toFixed(3)}` : '';
+  return `loss ${p.loss.toFixed(3)} · lr ${p.lr.toExponential(1)} · ${p.imgPerSec.toFixed(0)} img/s${val} · ETA ${formatDuration(p.etaSeconds)}`;
+}
+
+/**
+ * The status line of a training run, the one spelling of it (notebook display, CLI bar):
+ * "epoch 2/5 · step 10/40 · loss 0.412 · lr 1.0e-3 · 180 img/s · val acc 0.871 · val AUC 0.932 · ETA 3:12".
+ */
+export function formatTrainProgress(p: TrainStatus): string {
+  return `epoch ${p.epoch}/${p.epochs} · step ${p.step}/${p.steps} · ${trainMetricsText(p)}`;
+}
+
+/**
+ * A training run as a progress update for a bar: one bar per epoch (the label names it, the bar
+ * counts its steps), the rest of the status line after the bar.
+ */
+export function trainProgressUpdate(label: string, p: TrainStatus): ProgressUpdate {
+  return { label: `${label} epoch ${p.epoch}/${p.epochs}`, done: p.step, total: p.steps, unit: 'steps', info: trainMetricsText(p) };
+}
