@@ -13,6 +13,7 @@ export * as evaluation from './eval';
 export * as plot from './plot';
 export * as experiment from './experiment';
 export * as nb from './notebook';
+export * as util from './util';
 export { getProfile, PROFILE_NAMES, PROFILES } from './experiment/profiles';
 export type { Profile, ProfileName } from './experiment/profiles';
 export { loadSettings } from './config/settings';

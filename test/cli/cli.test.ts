@@ -125,10 +125,11 @@ test('convnext-xray report --runs-dir reads the ablation by id from that folder,
   assert.equal(text.code, 0, text.stderr);
   const lines = text.stdout.split('\n');
   assert.equal(lines[0], 'ablation smoke (smoke), 4 finished runs, backend cpu');
-  assert.match(lines[1] ?? '', /^step +n +val AUC +test AUC +test acc +Δ test AUC \[95% CI\] +paper Δ$/);
-  assert.match(lines[2] ?? '', /^-+( +-+){6}$/);
-  assert.match(lines[3] ?? '', /^resnet +2 +0\.800 ± 0\.014 +0\.810 ± 0\.014 +0\.755 ± 0\.007$/);
-  assert.match(lines[4] ?? '', /^gelu +2 +0\.845 ± 0\.007 +0\.855 ± 0\.007 +0\.755 ± 0\.007 +\+0\.045 \[[-0-9.]+, [-0-9.]+\] [~*] +\+1\.8$/);
+  // The same table as notebook 03 and the HTML page (experiment/report.ts reportRows).
+  assert.match(lines[1] ?? '', /^step +seeds +val AUC +test AUC +test accuracy +Δ test AUC +95% CI +ImageNet top-1 \(paper\) +ImageNet Δ +img\/s$/);
+  assert.match(lines[2] ?? '', /^-+( +-+){9}$/);
+  assert.match(lines[3] ?? '', /^resnet +2 +0\.800 ± 0\.014 +0\.810 ± 0\.014 +0\.755 ± 0\.007 +78\.8 +\d+$/);
+  assert.match(lines[4] ?? '', /^gelu +2 +0\.845 ± 0\.007 +0\.855 ± 0\.007 +0\.755 ± 0\.007 +\+0\.045 +\[[-+0-9.]+, [-+0-9.]+\]( \*)? +[\d.]+ +\+1\.8 +\d+$/);
   // The id is a folder name in --runs-dir, not a path; and the folder is still needed.
   assert.match(cli(['report', dir, '--runs-dir', runs]).stderr, /with --runs-dir, the argument is an ablation id/);
   assert.match(cli(['report', '--runs-dir', runs]).stderr, /report needs the ablation folder[\s\S]*report smoke --runs-dir/);

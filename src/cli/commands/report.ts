@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { ablationHtmlPage } from '../../lib/experiment/html-report';
-import { ablationReport, AblationReport } from '../../lib/experiment/report';
+import { ablationReport, AblationReport, reportRows } from '../../lib/experiment/report';
 import { writeHtml } from '../../lib/plot/html';
 import { tableText } from '../../lib/plot/table';
 import { ablationDir } from '../../lib/runs';
@@ -45,21 +45,10 @@ function ablationIdArg(arg: string, runsDir: string): string {
 }
 
 function printReport(r: AblationReport): number {
-  const pm = (a: { mean: number; std: number }): string => `${a.mean.toFixed(3)} ± ${Number.isFinite(a.std) ? a.std.toFixed(3) : '-'}`;
   print(`ablation ${r.id} (${r.profile ?? '?'}), ${r.runs} finished runs, backend ${r.backend.join(', ')}`);
-  const rows = r.steps.map((s) => {
-    const d = s.delta?.testAuc;
-    return {
-      step: s.step,
-      n: s.testAuc.n,
-      'val AUC': pm(s.valAuc),
-      'test AUC': pm(s.testAuc),
-      'test acc': pm(s.testAcc),
-      'Δ test AUC [95% CI]': d === undefined ? '' : `${d.diff >= 0 ? '+' : ''}${d.diff.toFixed(3)} [${Number.isFinite(d.lo) ? `${d.lo.toFixed(3)}, ${d.hi.toFixed(3)}` : 'n < 2'}]${d.withinNoise ? ' ~' : ' *'}`,
-      'paper Δ': s.paperDelta !== undefined ? `${s.paperDelta >= 0 ? '+' : ''}${s.paperDelta.toFixed(1)}` : '',
-    };
-  });
-  print(tableText(rows, { align: { n: 'right', 'val AUC': 'right', 'test AUC': 'right', 'test acc': 'right', 'Δ test AUC [95% CI]': 'right', 'paper Δ': 'right' } }));
-  print('~ : the 95% interval contains 0 (within seed noise); * : it does not');
+  const rows = reportRows(r);
+  const right = Object.fromEntries(Object.keys(rows[0] ?? {}).filter((k) => k !== 'step').map((k) => [k, 'right' as const]));
+  print(tableText(rows, { align: right }));
+  print('* : the 95% interval of the delta excludes 0 (beyond seed noise); without it, the change is within seed noise');
   return 0;
 }
