@@ -235,7 +235,7 @@ class Residual(nn.Module):
         if op['layerScale'] is not None:
             branch[f"{op['name']}_gamma"] = LayerScale(channels, op['layerScale'])
         if op['dropPath'] > 0:
-            branch[f"{op['name']}_droppath"] = DropPath(op['dropPath'])
+            branch[f"{op['name']}_drop_path"] = DropPath(op['dropPath'])
         self.body = nn.ModuleDict(branch)
         self.shortcut = nn.ModuleDict({o['name']: build_op(o, eps) for o in op['shortcut']})
         self.after = nn.ModuleDict({o['name']: build_op(o, eps) for o in op['after']})

@@ -7,7 +7,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { decodeXray } from '../../src/lib/data/decode';
 import { buildModel } from '../../src/lib/models/build';
 import { LAYER_NORM_EPS } from '../../src/lib/models/config';
-import { loadModel, saveModel } from '../../src/lib/models/io';
+import { KIT_FORMAT, loadModel, saveModel } from '../../src/lib/models/io';
 import { DropPath, LayerNorm, LayerScale } from '../../src/lib/models/layers';
 import { planModel, planStats } from '../../src/lib/models/plan';
 import { checkInputSize, configFor, FLOP_DEVIATIONS, GROUPS, KERNEL_VARIANTS, resolveStep, ScaleName, STEP_IDS, STEPS } from '../../src/lib/models/steps';
@@ -58,6 +58,7 @@ for (const scale of ['smoke', 'atto'] as ScaleName[]) {
       await saveModel(model, dir, { step, scale });
       const loaded = await loadModel(dir);
       assert.deepEqual(loaded.kit, { step, scale });
+      assert.equal(loaded.format, KIT_FORMAT);
       const a = await (model.apply(xrays, { training: false }) as tf.Tensor).data();
       const b = await (loaded.model.apply(xrays, { training: false }) as tf.Tensor).data();
       assert.deepEqual(b, a, 'identical outputs after save → load');
@@ -104,22 +105,24 @@ test('the final step is ConvNeXt: block order, LN eps 1e-6, layer scale 1e-6, do
   const stem = model.getLayer('stem_conv') as tfl.layers.Layer & { kernelSize: number[]; strides: number[] };
   assert.deepEqual([stem.kernelSize, stem.strides], [[4, 4], [4, 4]]);
   assert.ok(model.getLayer('stem_norm') instanceof LayerNorm);
-  // Block: dwconv 7×7 → LN → pwconv (×4) → GELU → pwconv → γ → drop path → + input.
+  // Block: dwconv 7×7 → LN → pwconv1 (×4) → GELU → pwconv2 → γ → drop path → + input, named as ConvNeXt's code names them.
   const block = names.filter((n) => n.startsWith('s1_b1_'));
-  assert.deepEqual(block, ['s1_b1_dwconv1', 's1_b1_norm1', 's1_b1_pwconv2', 's1_b1_act2', 's1_b1_pwconv3', 's1_b1_gamma', 's1_b1_add']);
-  assert.equal((model.getLayer('s1_b1_pwconv2') as tfl.layers.Layer & { units: number }).units, 384);
+  assert.deepEqual(block, ['s1_b1_dwconv', 's1_b1_norm', 's1_b1_pwconv1', 's1_b1_act', 's1_b1_pwconv2', 's1_b1_gamma', 's1_b1_add']);
+  assert.deepEqual(names.filter((n) => n.startsWith('s1_b2_')), ['s1_b2_dwconv', 's1_b2_norm', 's1_b2_pwconv1', 's1_b2_act', 's1_b2_pwconv2', 's1_b2_gamma', 's1_b2_drop_path', 's1_b2_add']);
+  assert.equal((model.getLayer('s1_b1_pwconv1') as tfl.layers.Layer & { units: number }).units, 384);
+  assert.equal((model.getLayer('s1_b1_pwconv2') as tfl.layers.Layer & { units: number }).units, 96);
   for (const l of model.layers) {
     if (l instanceof LayerNorm) assert.equal(l.epsilon, LAYER_NORM_EPS);
     if (l instanceof LayerScale) assert.equal(l.initValue, 1e-6);
   }
   assert.equal(LAYER_NORM_EPS, 1e-6);
-  // Downsampling: LN + 2×2/2 conv before stages 2–4; no shortcut convs anywhere.
+  // Downsampling: LN + 2×2/2 conv before stages 2–4; no shortcut convs in any block.
   for (const s of [2, 3, 4]) {
-    assert.ok(model.getLayer(`down${s}_norm`) instanceof LayerNorm);
-    const d = model.getLayer(`down${s}_conv`) as tfl.layers.Layer & { kernelSize: number[]; strides: number[] };
+    assert.ok(model.getLayer(`s${s}_downsample_norm`) instanceof LayerNorm);
+    const d = model.getLayer(`s${s}_downsample_conv`) as tfl.layers.Layer & { kernelSize: number[]; strides: number[] };
     assert.deepEqual([d.kernelSize, d.strides], [[2, 2], [2, 2]]);
   }
-  assert.ok(!names.some((n) => n.includes('shortcut')));
+  assert.ok(!names.some((n) => /^s\d+_b\d+_downsample_/.test(n)));
   // Head: global average pool → LN → Linear.
   assert.deepEqual(names.slice(-3), ['head_pool', 'head_norm', 'head_fc']);
   // Stochastic depth rises linearly from 0 (first block) to the rate (last block): 18 blocks.
@@ -128,6 +131,28 @@ test('the final step is ConvNeXt: block order, LN eps 1e-6, layer scale 1e-6, do
   assert.ok(Math.abs((rates[rates.length - 1] as number) - 0.1) < 1e-12);
   assert.ok(Math.abs((rates[0] as number) - 0.1 / 17) < 1e-12);
   model.dispose();
+});
+
+test('layers are named by role: torchvision\'s in the ResNet block, ConvNeXt\'s in the inverted block, whatever their position', () => {
+  const blockNames = (step: string): string[] => {
+    const model = buildModel(configFor(step, { scale: 'smoke' }), SIZE);
+    const names = model.layers.map((l) => l.name).filter((n) => n.startsWith('s2_b1_'));
+    model.dispose();
+    return names.map((n) => n.slice('s2_b1_'.length));
+  };
+  // The first block of stage 2 downsamples, so its shortcut has a strided 1×1 conv + norm (torchvision's `downsample`).
+  const sorted = (xs: string[]): string[] => [...xs].sort();
+  assert.deepEqual(sorted(blockNames('resnet')), sorted(['conv1', 'norm1', 'act1', 'conv2', 'norm2', 'act2', 'conv3', 'norm3', 'downsample_conv', 'downsample_norm', 'add', 'act_out']));
+  assert.deepEqual(sorted(blockNames('depthwise')), sorted(blockNames('resnet')), 'the depthwise conv stays conv2, as ResNeXt\'s grouped conv');
+  const inverted = ['pwconv1', 'pwconv1_norm', 'act', 'dwconv', 'norm', 'dwconv_act', 'pwconv2', 'pwconv2_norm', 'downsample_conv', 'downsample_norm', 'add', 'act_out'];
+  assert.deepEqual(sorted(blockNames('inverted-bottleneck')), sorted(inverted));
+  // Moving the depthwise conv up moves layers, not names: the same set, in a new order.
+  assert.deepEqual(sorted(blockNames('move-up-dwconv')), sorted(inverted));
+  const order = (step: string): string[] => blockNames(step).filter((n) => /conv\d?$/.test(n) && !n.startsWith('downsample'));
+  assert.deepEqual(order('inverted-bottleneck'), ['pwconv1', 'dwconv', 'pwconv2']);
+  assert.deepEqual(order('move-up-dwconv'), ['dwconv', 'pwconv1', 'pwconv2']);
+  // The micro-design steps remove the layers named after the conv they follow; ConvNeXt's norm and act remain.
+  assert.deepEqual(sorted(blockNames('fewer-norms')), sorted(['dwconv', 'norm', 'pwconv1', 'act', 'pwconv2', 'downsample_conv', 'downsample_norm', 'add']));
 });
 
 test('groups select the last step of their group, and kernel variants set the kernel', () => {

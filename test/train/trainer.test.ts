@@ -13,6 +13,7 @@ import { checkBatchFits, evaluateSet, train } from '../../src/lib/train/trainer'
 import { TrainRecipe } from '../../src/lib/train/recipe';
 import { KitError } from '../../src/lib/util/errors';
 import { sharedXrays, tempDir } from '../helpers/data';
+import { rewriteAsFormatOne } from '../helpers/format1';
 import { squaresData } from '../helpers/synthetic';
 
 // The trainer runs on WebGPU (lavapipe in CI): 4–5× faster than the pure-JS cpu backend.
@@ -60,6 +61,37 @@ test('kill after epoch 1 of 2, resume: the same weights as an uninterrupted run'
   assert.ok(lastWeights(dir).equals(lastWeights(straight.runDir as string)), 'identical final weights');
   assert.deepEqual(resumed.history.map((h) => [h.trainLoss, h.valAuc]), straight.history.map((h) => [h.trainLoss, h.valAuc]));
   assert.equal(fs.readFileSync(runPaths(dir).metrics, 'utf8').trim().split('\n').length, 2);
+  straight.model.dispose();
+  resumed.model.dispose();
+});
+
+test('a last/ checkpoint from before the role names (kit format 1) resumes to the same weights; without its config it is refused, untouched', async () => {
+  const data = squaresData(32, { train: 48, val: 16, test: 16 });
+  const recipe = { ...quick, epochs: 2 };
+  const config = configFor('separate-downsampling', { scale: 'smoke', dropPath: recipe.dropPath });
+  const straight = await train({ step: 'separate-downsampling', scale: 'smoke', seed: 3, data, recipe, runDir: path.join(tempDir(), 'run') });
+  const dir = path.join(tempDir(), 'run');
+  const first = await train({ step: 'separate-downsampling', scale: 'smoke', seed: 3, data, recipe, runDir: dir, stopAfterEpochs: 1 });
+  first.model.dispose();
+  const last = runPaths(dir).last;
+  const modelJson = path.join(last, 'model.json');
+  // As the trainer of format 1 wrote it (its metadata has the config), and once more without the config.
+  rewriteAsFormatOne(last, config);
+  const formatOne = fs.readFileSync(modelJson, 'utf8');
+  assert.match(formatOne, /"s1_b1_pwconv3\/kernel"/, 'the checkpoint has format-1 names');
+  const json = JSON.parse(formatOne) as { kit: Record<string, unknown> };
+  delete json.kit['config'];
+  const noConfig = JSON.stringify(json);
+  fs.writeFileSync(modelJson, noConfig);
+  await assert.rejects(train({ step: 'separate-downsampling', scale: 'smoke', seed: 3, data, recipe, runDir: dir }), (e: unknown) => e instanceof KitError && /older kit \(format 1/.test(e.message) && /records no config/.test(e.message) && /train the model again/.test(e.fix));
+  assert.equal(fs.readFileSync(modelJson, 'utf8'), noConfig, 'nothing overwritten');
+  fs.writeFileSync(modelJson, formatOne);
+  const resumed = await train({ step: 'separate-downsampling', scale: 'smoke', seed: 3, data, recipe, runDir: dir });
+  assert.deepEqual(resumed.history.map((h) => h.epoch), [1, 2]);
+  const lastWeights = (d: string): Buffer => fs.readFileSync(path.join(runPaths(d).last, 'weights.bin'));
+  assert.ok(lastWeights(dir).equals(lastWeights(straight.runDir as string)), 'identical final weights');
+  assert.deepEqual(resumed.history.map((h) => [h.trainLoss, h.valAuc]), straight.history.map((h) => [h.trainLoss, h.valAuc]));
+  assert.match(fs.readFileSync(modelJson, 'utf8'), /"format":2/, 'the resumed run writes today\'s format');
   straight.model.dispose();
   resumed.model.dispose();
 });

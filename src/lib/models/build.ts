@@ -57,7 +57,7 @@ function applyOp(op: PlanOp, x: Sym, seedOf: SeedOf): Sym {
     case 'residual': {
       let branch = applyOps(op.body, x, seedOf);
       if (op.layerScale !== null) branch = new LayerScale({ name: `${op.name}_gamma`, initValue: op.layerScale }).apply(branch) as Sym;
-      if (op.dropPath > 0) branch = new DropPath({ name: `${op.name}_droppath`, rate: op.dropPath }).apply(branch) as Sym;
+      if (op.dropPath > 0) branch = new DropPath({ name: `${op.name}_drop_path`, rate: op.dropPath }).apply(branch) as Sym;
       const shortcut = op.shortcut.length > 0 ? applyOps(op.shortcut, x, seedOf) : x;
       const sum = tfl.layers.add({ name: `${op.name}_add` }).apply([shortcut, branch]) as Sym;
       return applyOps(op.after, sum, seedOf);

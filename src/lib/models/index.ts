@@ -5,12 +5,14 @@ export { baseConfig, checkInputSize, configFor, FLOP_DEVIATIONS, getScale, GROUP
 export type { GroupId, ResolvedStep, RoadmapStep, Scale, ScaleName, StepId, StepOptions } from './steps';
 export { planModel, planStats } from './plan';
 export type { PlanOp, PlanStats, Shape } from './plan';
+export { describeBlock } from './describe';
+export type { BlockDescription, BlockItem } from './describe';
 export { buildModel } from './build';
 export { BatchNorm, DropPath, Pointwise, Gelu, getDropPathRng, LayerNorm, layerMath, LayerScale, setDropPathRng, setLayerMath, STOCK_MATH } from './layers';
 export type { LayerMath } from './layers';
 export { roadmapTable } from './summary';
 export type { StageRow, TableOptions } from './summary';
-export { loadModel, saveModel } from './io';
+export { KIT_FORMAT, loadModel, saveModel } from './io';
 export type { LoadedModel } from './io';
 export { fuseForInference, InferenceModel, inferenceMath, setInferenceMath, STOCK_INFERENCE } from './fuse';
 export type { Activation, ConvGeometry, Epilogue, InferenceMath, InferenceNode } from './fuse';

@@ -5,6 +5,34 @@ import { checkInputSize, validateConfig } from './steps';
  * A model as data: every layer with its input and output shape (per image, channels-last
  * [H, W, C]). The builder turns a plan into TensorFlow.js layers and the counters sum over it,
  * so the reported parameters and FLOPs always describe the network that is actually built.
+ *
+ * Layer names say what a layer does, as the official code names it, so a saved model, a
+ * Grad-CAM target, a diagram and a PyTorch state dict read the same. A block's layers are
+ * `s{stage}_b{block}_{role}` (stage and block from 1). Roles follow the block type, not the
+ * position, so a conv keeps its name when a step moves it (`move-up-dwconv`):
+ *
+ *   bottleneck block (ResNet, steps 0–4): torchvision's names
+ *     conv1, norm1, act1     1×1 reduce (4w → w), its norm (torchvision's bn1) and ReLU
+ *     conv2, norm2, act2     k×k spatial conv (depthwise from step 3, ResNeXt's grouped conv2)
+ *     conv3, norm3           1×1 expand (w → 4w)
+ *   inverted block (steps 5–12): ConvNeXt's names
+ *     dwconv, norm           k×k depthwise conv (`conv` if dense) and the norm after it
+ *     pwconv1, act           1×1 expand ×4 and the activation after it
+ *     pwconv2                1×1 project back
+ *     dwconv_act, pwconv1_norm, pwconv2_norm
+ *                            what the micro-design steps remove (fewer activations, fewer
+ *                            norms), named after the conv they follow
+ *   either block
+ *     downsample_conv, downsample_norm   1×1 conv + norm on the shortcut when the block changes
+ *                            shape (torchvision's `downsample`)
+ *     gamma, drop_path       layer scale and stochastic depth on the branch (ConvNeXt's names)
+ *     add, act_out           the residual sum and the activation after it
+ *
+ * Outside the blocks: stem_conv, stem_norm, stem_act, stem_pool; s{stage}_downsample_norm and
+ * s{stage}_downsample_conv before stages 2–4 with separate downsampling (timm's
+ * `stages[i].downsample`); head_pool, head_norm, head_fc. Models saved with the positional names
+ * of kit format 1 (`s1_b1_pwconv2` for the expanding conv, `down2_conv`) are renamed on load
+ * (legacy.ts).
  */
 export type Shape = [number, number, number];
 
@@ -57,8 +85,8 @@ export function planModel(config: ModelConfig, size: number): PlanOp[] {
     // Block input/output width: 4w for a ResNet bottleneck, w for an inverted bottleneck.
     const cout = config.block === 'bottleneck' ? 4 * w : w;
     if (stage > 0 && config.downsampling === 'separate') {
-      shape = push(ops, norm(`down${stage + 1}_norm`, shape));
-      shape = push(ops, conv(`down${stage + 1}_conv`, shape, 2, 2, cout, { padding: 'valid', bias: true }));
+      shape = push(ops, norm(`s${stage + 1}_downsample_norm`, shape));
+      shape = push(ops, conv(`s${stage + 1}_downsample_conv`, shape, 2, 2, cout, { padding: 'valid', bias: true }));
     }
     for (let b = 0; b < depth; b++) {
       const stride = stage > 0 && b === 0 && config.downsampling === 'in-block' ? 2 : 1;
@@ -82,6 +110,30 @@ interface Makers {
   biasBefore: (followedByNorm: boolean) => boolean;
 }
 
+/** The names of a block conv and of the norm and activation that may follow it (see the top of this file). */
+interface ConvRole {
+  conv: string;
+  norm: string;
+  act: string;
+}
+
+/** Role names of a block's three convs: the spatial one, the first 1×1 (to the hidden width) and the last 1×1 (to the output). */
+export function blockRoles(config: ModelConfig): { spatial: ConvRole; first: ConvRole; last: ConvRole } {
+  if (config.block === 'bottleneck') {
+    return {
+      first: { conv: 'conv1', norm: 'norm1', act: 'act1' },
+      spatial: { conv: 'conv2', norm: 'norm2', act: 'act2' },
+      last: { conv: 'conv3', norm: 'norm3', act: 'act3' },
+    };
+  }
+  const spatial = config.spatialConv === 'depthwise' ? 'dwconv' : 'conv';
+  return {
+    spatial: { conv: spatial, norm: 'norm', act: `${spatial}_act` },
+    first: { conv: 'pwconv1', norm: 'pwconv1_norm', act: 'act' },
+    last: { conv: 'pwconv2', norm: 'pwconv2_norm', act: 'pwconv2_act' },
+  };
+}
+
 /**
  * One residual block. The three convs in order, e.g. ResNet: 1×1 → k×k → 1×1;
  * inverted: 1×1 (×4) → dw k×k → 1×1; moved up (ConvNeXt): dw k×k → 1×1 (×4) → 1×1.
@@ -92,11 +144,13 @@ function residualBlock(config: ModelConfig, name: string, input: Shape, w: numbe
   const hidden = config.block === 'bottleneck' ? w : 4 * cout;
   const depthwise = config.spatialConv === 'depthwise';
   const k = config.kernelSize;
+  const roles = blockRoles(config);
   // The three convs in order: the spatial (k×k, keeps the width, may be strided) and two pointwise.
-  type ConvSpec = { kind: 'spatial' } | { kind: 'pw'; filters: number };
-  const specs: ConvSpec[] = config.spatialFirst
-    ? [{ kind: 'spatial' }, { kind: 'pw', filters: hidden }, { kind: 'pw', filters: cout }]
-    : [{ kind: 'pw', filters: hidden }, { kind: 'spatial' }, { kind: 'pw', filters: cout }];
+  type ConvSpec = { kind: 'spatial'; role: ConvRole } | { kind: 'pw'; filters: number; role: ConvRole };
+  const first: ConvSpec = { kind: 'pw', filters: hidden, role: roles.first };
+  const spatial: ConvSpec = { kind: 'spatial', role: roles.spatial };
+  const last: ConvSpec = { kind: 'pw', filters: cout, role: roles.last };
+  const specs: ConvSpec[] = config.spatialFirst ? [spatial, first, last] : [first, spatial, last];
   // Norm after conv i: all three ('all'), or one after the first conv ('one': before the 1×1 convs when dw comes first).
   const normAfter = (i: number): boolean => config.norms === 'all' || i === 0;
   // Activation after conv i: after the first two ('all'), or only after the second ('one': between the 1×1 convs).
@@ -105,19 +159,19 @@ function residualBlock(config: ModelConfig, name: string, input: Shape, w: numbe
   const body: PlanOp[] = [];
   let s = input;
   specs.forEach((spec, i) => {
-    const convName = `${name}_${spec.kind === 'spatial' ? (depthwise ? 'dwconv' : 'conv') : 'pwconv'}${i + 1}`;
+    const convName = `${name}_${spec.role.conv}`;
     const bias = m.biasBefore(normAfter(i));
     const op = spec.kind === 'spatial' ? m.conv(convName, s, k, stride, s[2], { depthwise, bias }) : m.conv(convName, s, 1, 1, spec.filters, { bias });
     body.push(op);
     s = op.out as Shape;
-    if (normAfter(i)) body.push(m.norm(`${name}_norm${i + 1}`, s));
-    if (actAfter(i)) body.push(m.act(`${name}_act${i + 1}`, s));
+    if (normAfter(i)) body.push(m.norm(`${name}_${spec.role.norm}`, s));
+    if (actAfter(i)) body.push(m.act(`${name}_${spec.role.act}`, s));
   });
 
   const shortcut: PlanOp[] = [];
   if (config.downsampling === 'in-block' && (stride > 1 || cin !== cout)) {
-    const sc = m.conv(`${name}_shortcut_conv`, input, 1, stride, cout, { bias: m.biasBefore(true) });
-    shortcut.push(sc, m.norm(`${name}_shortcut_norm`, sc.out as Shape));
+    const sc = m.conv(`${name}_downsample_conv`, input, 1, stride, cout, { bias: m.biasBefore(true) });
+    shortcut.push(sc, m.norm(`${name}_downsample_norm`, sc.out as Shape));
   }
   const after: PlanOp[] = config.activations === 'all' ? [m.act(`${name}_act_out`, s)] : [];
   return { op: 'residual', name, body, shortcut, layerScale: config.layerScale, dropPath, after, in: input, out: s };

@@ -73,7 +73,7 @@ export function diagramModel(config: ModelConfig, title: string): DiagramModel {
     const b = box(op, config);
     if (b === undefined) continue;
     if (op.name.startsWith('stem')) stem.push(b);
-    else if (op.name.startsWith('down2')) before.push(b);
+    else if (op.name.startsWith('s2_downsample')) before.push(b);
   }
   if (block === undefined) throw new Error('diagram: no first block in stage 2');
   const body = block.body.map((o) => box(o, config)).filter((b): b is DiagramBox => b !== undefined);

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { ModelConfig } from '../models/config';
 import type { EpochMetrics } from '../runs';
-import { MODEL_JSON, modelFiles, WEIGHTS_BIN, writeModelFiles } from '../models/io';
+import { MODEL_JSON, ModelJson, modelFiles, toCurrentFormat, WEIGHTS_BIN, writeModelFiles } from '../models/io';
 import { KitError, messageOf } from '../util/errors';
 import { replaceDirAtomic } from '../util/fs';
 import { AdamW, AdamWState } from './adamw';
@@ -63,11 +63,13 @@ export interface LoadedCheckpoint extends TrainState {
 }
 
 /**
- * Read the checkpoint in `dir` for a run that expects this config, recipe and seed. Undefined
- * when there is none. A checkpoint of another run or a damaged one is an error that touches
- * nothing, so the user decides.
+ * Read the checkpoint in `dir` for a run that expects this config, recipe and seed, and a model
+ * whose weights are `weights` (their names, in model.weights order). Undefined when there is
+ * none. A checkpoint of another run or a damaged one is an error that touches nothing, so the
+ * user decides. A checkpoint from before the layers were named by role (kit format 1) is read
+ * with its names mapped (models/io.ts).
  */
-export function loadCheckpoint(dir: string, expect: { config: ModelConfig; recipe: TrainRecipe; seed: number }): LoadedCheckpoint | undefined {
+export function loadCheckpoint(dir: string, expect: { config: ModelConfig; recipe: TrainRecipe; seed: number; weights: string[] }): LoadedCheckpoint | undefined {
   const stateFile = path.join(dir, STATE_JSON);
   if (!fs.existsSync(dir)) return undefined;
   const damaged = (what: string): KitError =>
@@ -89,13 +91,22 @@ export function loadCheckpoint(dir: string, expect: { config: ModelConfig; recip
     });
   }
 
-  let json: { weightsManifest?: { weights: tf.io.WeightsManifestEntry[] }[] };
+  let json: ModelJson;
   try {
-    json = JSON.parse(fs.readFileSync(path.join(dir, MODEL_JSON), 'utf8')) as typeof json;
+    json = JSON.parse(fs.readFileSync(path.join(dir, MODEL_JSON), 'utf8')) as ModelJson;
   } catch (err) {
     throw damaged(`${MODEL_JSON} is missing or not valid JSON (${messageOf(err)})`);
   }
-  const specs = json.weightsManifest?.flatMap((g) => g.weights) ?? [];
+  if (json.modelTopology === undefined || json.weightsManifest === undefined) throw damaged(`${MODEL_JSON} has no modelTopology or weightsManifest`);
+  const { specs } = toCurrentFormat(json, path.join(dir, MODEL_JSON));
+  const mismatch = specs.findIndex((s, i) => s.name !== expect.weights[i]);
+  if (mismatch >= 0 || specs.length !== expect.weights.length) {
+    const at = mismatch >= 0 ? mismatch : Math.min(specs.length, expect.weights.length);
+    throw new KitError(`the checkpoint's weights are not this network's: weight ${at + 1} is ${specs[at]?.name ?? 'missing'}, the model has ${expect.weights[at] ?? 'no more weights'}`, {
+      where: dir,
+      fix: `resume with the kit version that wrote it, or delete ${dir} to restart this run from scratch (its finished epochs are lost)`,
+    });
+  }
   const weightBytes = readExact(path.join(dir, WEIGHTS_BIN), specs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * 4, 0), damaged);
   const named = tf.io.decodeWeights(toArrayBuffer(weightBytes), specs);
   const weights = specs.map((s) => named[s.name] as tf.Tensor);

@@ -116,7 +116,7 @@ async function trainOnBackend(options: TrainOptions): Promise<TrainResult> {
   const runDir = options.runDir;
   if (runDir !== undefined) {
     const meta: RunMeta = { config, recipe, seed, step: options.step, scale: options.scale, data: dataFacts(data), ...options.spec };
-    const state = loadCheckpoint(runPaths(runDir).last, { config, recipe, seed });
+    const state = loadCheckpoint(runPaths(runDir).last, { config, recipe, seed, weights: model.weights.map((w) => w.originalName) });
     if (state !== undefined) {
       model.setWeights(state.weights);
       tf.dispose(state.weights);
