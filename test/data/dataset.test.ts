@@ -7,6 +7,7 @@ import { loadXrayData, resolveDataSource } from '../../src/lib/data/dataset';
 import { projectRoot } from '../../src/lib/config/paths';
 import { KitError } from '../../src/lib/util/errors';
 import { makeKaggleFolder, sharedXrays, tempDir } from '../helpers/data';
+import { writeMedmnistNpz } from '../helpers/formats';
 import { useCpu } from '../helpers/tf';
 import { closedPortBase } from './local-server';
 
@@ -73,4 +74,15 @@ test('loadXrayData() without XRAY_DATA and without network explains the options'
 
 test('loadXrayData() names a missing .npz file', async () => {
   await assert.rejects(loadXrayData({ profile: tiny, source: { kind: 'medmnist', path: '/nonexistent/p.npz' } }), /MedMNIST file does not exist/);
+});
+
+test('loadXrayData() refuses a MedMNIST file with more than two classes instead of dropping the rest', async () => {
+  const file = path.join(tempDir(), 'eleven.npz');
+  writeMedmnistNpz(file, { train: 22, val: 11, test: 11 }, (_split, i) => i % 11);
+  await assert.rejects(loadXrayData({ profile: tiny, source: { kind: 'medmnist', path: file }, cacheDir: tempDir() }), (err: unknown) => {
+    assert.ok(err instanceof KitError);
+    assert.match(err.message, /labels outside 0 \(NORMAL\) and 1 \(PNEUMONIA\): 2, 3, .*10 \(36 images\)/);
+    assert.match(err.message, /eleven\.npz/);
+    return true;
+  });
 });

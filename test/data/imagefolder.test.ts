@@ -103,3 +103,99 @@ test('scanImageFolder() ignores hidden files and __MACOSX, merges val/ into trai
   assert.equal(scan.files.find((f) => f.rel === 'val/NORMAL/scan.png')?.patient, '?scan');
   assert.ok(scan.notes.some((n) => /1 file names carry no patient id/.test(n)));
 });
+
+test('scanImageFolder() refuses class folders that differ only in case, naming both and the merge', async () => {
+  const root = tempDir();
+  await makeKaggleFolder(root);
+  await writeGrayImage(path.join(root, 'train', 'Normal', 'IM-0900-0001.jpeg'), gradient(20, 20), 20, 20);
+  assert.throws(() => scanImageFolder(root), (e: unknown) => {
+    assert.ok(e instanceof KitError);
+    assert.match(e.message, /train\/NORMAL\/ and train\/Normal\/ differ only in case/);
+    assert.match(e.message, /would drop the images of the other/);
+    assert.match(e.fix, /move everything in train\/Normal\/ into train\/NORMAL\//);
+    return true;
+  });
+});
+
+test('scanImageFolder() refuses split folders that differ only in case (Test/ beside test/)', async () => {
+  const root = tempDir();
+  await makeKaggleFolder(root);
+  await writeGrayImage(path.join(root, 'Test', 'NORMAL', 'IM-0901-0001.jpeg'), gradient(20, 20), 20, 20);
+  assert.throws(() => scanImageFolder(root), (e: unknown) => e instanceof KitError && /test\/ and Test\/ differ only in case/.test(e.message) && /one folder per split/.test(e.message) && /move everything in Test\/ into test\//.test(e.fix));
+});
+
+test('scanImageFolder() still reads one folder per split or class in any case', async () => {
+  const root = tempDir();
+  await makeKaggleFolder(root);
+  fs.renameSync(path.join(root, 'train'), path.join(root, 'Train'));
+  fs.renameSync(path.join(root, 'Train', 'NORMAL'), path.join(root, 'Train', 'normal'));
+  const scan = scanImageFolder(root);
+  assert.equal(scan.files.filter((f) => f.split === 'train' && f.label === 0).length, 6);
+  assert.ok(scan.files.some((f) => f.rel.startsWith('Train/normal/')));
+});
+
+test('scanImageFolder() notes folders inside a class folder instead of dropping them without a word', async () => {
+  const root = tempDir();
+  await makeKaggleFolder(root);
+  await writeGrayImage(path.join(root, 'train', 'NORMAL', 'more', 'IM-0902-0001.jpeg'), gradient(20, 20), 20, 20);
+  const scan = scanImageFolder(root);
+  assert.ok(scan.notes.some((n) => /train\/NORMAL\/more\/: folder\(s\) inside a class folder, not read/.test(n)), scan.notes.join('\n'));
+});
+
+test('loadImageFolder() names a dangling symbolic link (git-annex before `get`); skip lists it; fetching it makes a new cache entry', async () => {
+  const root = tempDir();
+  await makeKaggleFolder(root);
+  const target = path.join(root, '.git', 'annex', 'objects', 'IM-0903-0001.jpeg');
+  const link = path.join(root, 'train', 'NORMAL', 'IM-0903-0001.jpeg');
+  fs.symlinkSync(target, link);
+  await assert.rejects(loadImageFolder(root, { size: 8, fit: 'squash' }), (err: unknown) => {
+    assert.ok(err instanceof KitError);
+    assert.match(err.message, /cannot read image train\/NORMAL\/IM-0903-0001\.jpeg: a dangling symbolic link: its target .*annex.* does not exist/);
+    assert.match(err.fix, /git annex get/);
+    assert.ok(err.fix.includes("{ onBadImage: 'skip' }"));
+    return true;
+  });
+  const cacheDir = tempDir();
+  const r = await loadImageFolder(root, { size: 8, fit: 'squash', onBadImage: 'skip', cacheDir });
+  assert.deepEqual(r.skipped.map((s) => s.rel), ['train/NORMAL/IM-0903-0001.jpeg']);
+  assert.match(r.skipped[0]?.reason ?? '', /dangling symbolic link/);
+  assert.deepEqual(classCounts(r.train.labels), [6, 6]);
+  // `git annex get`: the content arrives, the same link now reads, and the cache sees the change.
+  await writeGrayImage(target, new Uint8Array(400).fill(200), 20, 20);
+  const fetched = await loadImageFolder(root, { size: 8, fit: 'squash', onBadImage: 'skip', cacheDir });
+  assert.equal(fetched.cache.hit, false);
+  assert.deepEqual(fetched.skipped, []);
+  assert.deepEqual(classCounts(fetched.train.labels), [7, 6]);
+});
+
+test('scanImageFolder() names a dangling link where a split or class folder should be', async () => {
+  const root = tempDir();
+  await makeKaggleFolder(root);
+  fs.rmSync(path.join(root, 'test'), { recursive: true });
+  fs.symlinkSync(path.join(root, 'elsewhere', 'test'), path.join(root, 'test'));
+  assert.throws(() => scanImageFolder(root), (e: unknown) => e instanceof KitError && /cannot read test: a dangling symbolic link/.test(e.message));
+});
+
+test('loadImageFolder() names a file whose name is not valid UTF-8, or skips it and lists it', async (t) => {
+  const root = tempDir();
+  await makeKaggleFolder(root);
+  const dir = path.join(root, 'test', 'PNEUMONIA');
+  const bad = Buffer.concat([Buffer.from(`${dir}/person7_virus_`), Buffer.from([0xe9]), Buffer.from('.jpeg')]);
+  try {
+    fs.writeFileSync(bad, fs.readFileSync(path.join(dir, fs.readdirSync(dir)[0] as string)));
+  } catch (err) {
+    // Some file systems (APFS, NTFS) refuse such names; then nothing can hold them there.
+    if ((err as NodeJS.ErrnoException).code === 'EILSEQ' || (err as NodeJS.ErrnoException).code === 'EINVAL') return t.skip('this file system refuses non-UTF-8 names');
+    throw err;
+  }
+  await assert.rejects(loadImageFolder(root, { size: 8, fit: 'squash', cacheDir: tempDir() }), (err: unknown) => {
+    assert.ok(err instanceof KitError);
+    assert.match(err.message, /test\/PNEUMONIA\/person7_virus_\uFFFD\.jpeg: the file name is not valid UTF-8 \(bytes [0-9a-f]*e9[0-9a-f]*\)/);
+    assert.match(err.fix, /rename it/);
+    return true;
+  });
+  const r = await loadImageFolder(root, { size: 8, fit: 'squash', onBadImage: 'skip', cacheDir: tempDir() });
+  assert.equal(r.skipped.length, 1);
+  assert.match(r.skipped[0]?.reason ?? '', /not valid UTF-8/);
+  assert.deepEqual(classCounts(r.test.labels), [2, 2]);
+});

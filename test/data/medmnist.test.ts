@@ -9,6 +9,7 @@ import {
   MEDMNIST_SIZES,
   PNEUMONIAMNIST,
   checkPneumoniaMnist,
+  checkTwoClasses,
   downloadPneumoniaMnist,
   isValidMedmnistSize,
   medmnistPath,
@@ -19,6 +20,7 @@ import {
 } from '../../src/lib/data/medmnist';
 import { KitError } from '../../src/lib/util/errors';
 import type { ProgressUpdate } from '../../src/lib/util/progress';
+import { writeMedmnistNpz, writeNpz, type NpyInput } from '../helpers/formats';
 import { expectedImages, fixture, throwsKit } from './fixtures';
 import { closedPortBase, sendBytes, serve } from './local-server';
 
@@ -206,4 +208,45 @@ test('readMedmnist() lists the missing and the found keys', () => {
 
 test('readMedmnist() rejects image and label counts that differ', () => {
   throwsKit(() => readMedmnist(fixture('medmnist_mismatch.npz')), /train_images holds 3 images but train_labels holds 2 labels/);
+});
+
+test('checkTwoClasses() refuses labels outside 0/1, naming every label found with its count per split', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medmnist-test-'));
+  const file = path.join(dir, 'organ11.npz');
+  // Eleven classes, labels i % 11: like the case where 165 of 200 images were dropped unnoticed.
+  writeMedmnistNpz(file, { train: 22, val: 11, test: 11 }, (_split, i) => i % 11);
+  const data = readMedmnist(file);
+  const err = throwsKit(
+    () => checkTwoClasses(data, file),
+    /labels outside 0 \(NORMAL\) and 1 \(PNEUMONIA\): 2, 3, 4, 5, 6, 7, 8, 9, 10 \(36 images\)/,
+    /train: 0 ×2, 1 ×2, 2 ×2, .*10 ×2; val: 0 ×1, .*10 ×1; test: /,
+    /organ11\.npz/,
+  );
+  assert.match(err.fix, /labels == k/);
+  assert.match(err.fix, /data download/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('checkTwoClasses() refuses a split without one of the classes, with the counts', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medmnist-test-'));
+  const file = path.join(dir, 'oneclass.npz');
+  writeMedmnistNpz(file, { train: 6, val: 3, test: 4 }, (split, i) => (split === 'val' ? 0 : i % 2));
+  throwsKit(() => checkTwoClasses(readMedmnist(file), file), /val has no 1 \(PNEUMONIA\)/, /val: 0 ×3;/, /train: 0 ×3, 1 ×3/);
+  // Both classes in every split: accepted.
+  writeMedmnistNpz(file, { train: 6, val: 3, test: 4 }, (_split, i) => i % 2);
+  checkTwoClasses(readMedmnist(file), file);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('readMedmnist() keeps refusing multi-label (N, 14) labels with a shape error', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medmnist-test-'));
+  const file = path.join(dir, 'chest14.npz');
+  const arrays: Record<string, NpyInput> = {};
+  for (const split of ['train', 'val', 'test']) {
+    arrays[`${split}_images`] = { descr: '|u1', shape: [2, 4, 4], data: new Uint8Array(32) };
+    arrays[`${split}_labels`] = { descr: '|u1', shape: [2, 14], data: new Uint8Array(28) };
+  }
+  writeNpz(file, arrays);
+  throwsKit(() => readMedmnist(file), /train_labels must have shape \(N,\) or \(N, 1\) \(one class per image\), found \(2, 14\)/);
+  fs.rmSync(dir, { recursive: true, force: true });
 });

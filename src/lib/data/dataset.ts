@@ -9,6 +9,7 @@ import { Fit } from './decode';
 import { BadImagePolicy, loadImageFolder } from './imagefolder';
 import {
   checkPneumoniaMnist,
+  checkTwoClasses,
   downloadPneumoniaMnist,
   isValidMedmnistSize,
   medmnistImageSet,
@@ -139,7 +140,9 @@ export async function loadXrayData(options: LoadOptions): Promise<XrayData> {
   if (source.kind === 'folder') {
     const folder = await loadImageFolder(source.path, { size, fit, onBadImage: options.onBadImage, cacheDir, onProgress });
     notes.push(...folder.scan.notes);
-    if (folder.from16Bit > 0) notes.push(`${folder.from16Bit} images were 16-bit and were windowed to 8-bit`);
+    if (folder.windowed > 0) {
+      notes.push(`${folder.windowed} images had more than 8 bits per sample (16-bit, 32-bit or float) and were windowed to 8 bits: each image's 0.5th-99.5th percentile became black-white`);
+    }
     skipped = folder.skipped;
     cacheHit = folder.cache.hit;
     sourceSizes = { widths: folder.sourceWidths, heights: folder.sourceHeights };
@@ -154,6 +157,7 @@ export async function loadXrayData(options: LoadOptions): Promise<XrayData> {
     const file = await ensureMedmnist(source, cacheDir, onProgress, options.downloadBaseUrl);
     const data = readMedmnist(file);
     if (source.download !== undefined) checkPneumoniaMnist(data, file, source.download);
+    checkTwoClasses(data, file);
     train = await medmnistImageSet(data.train, 'train', size, fit, onProgress);
     val = await medmnistImageSet(data.val, 'val', size, fit, onProgress);
     test = await medmnistImageSet(data.test, 'test', size, fit, onProgress);

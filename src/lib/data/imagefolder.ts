@@ -5,7 +5,7 @@ import { KitError, messageOf } from '../util/errors';
 import { writeFileAtomic } from '../util/fs';
 import { ProgressSink, silentProgress } from '../util/progress';
 import { CLASS_NAMES, ImageSet } from './classes';
-import { decodeXray, Fit } from './decode';
+import { decodeXray, Fit, pathProblem, SKIP_BAD_IMAGES } from './decode';
 import { patientIdOf } from './patients';
 
 /**
@@ -25,6 +25,11 @@ export interface FolderFile {
   split: FolderSplit;
   label: number;
   patient: string;
+  /**
+   * Set when the entry cannot be read at all (a dangling symbolic link, a name that is not valid
+   * UTF-8): loading stops with this error, or under onBadImage 'skip' lists it as skipped.
+   */
+  unreadable?: { problem: string; fix: string };
 }
 
 export interface FolderScan {
@@ -38,8 +43,19 @@ export interface FolderScan {
 
 const IGNORED_NAMES = new Set(['Thumbs.db', 'desktop.ini', '__MACOSX']);
 const LAYOUT = '{train,test}/{NORMAL,PNEUMONIA}/<images>';
+const SPLIT_NAMES = ['train', 'test', 'val'];
 
-/** List the images of a Kaggle-layout folder and check the layout; reads no pixels. */
+/**
+ * List the images of a Kaggle-layout folder and check the layout; reads no pixels.
+ *
+ * Folder names match whatever their case (`Train/`, `normal/`), but two folders that differ only
+ * in case (`train/NORMAL/` beside `train/Normal/`) are a layout error naming both: the kit does
+ * not merge them, since the same tree cannot even exist on a case-insensitive disk (macOS,
+ * Windows), and two copies of a class are more often a half-finished move than two halves.
+ * Entries that cannot be read (dangling symbolic links, file names that are not UTF-8) are kept
+ * in the list, marked `unreadable`, so the loader reports them; folders inside class folders are
+ * not read and a note says so.
+ */
 export function scanImageFolder(root: string): FolderScan {
   if (!fs.existsSync(root)) {
     throw new KitError(`data folder does not exist`, { where: root, fix: `point XRAY_DATA at a folder in the layout ${LAYOUT}, or unset it to use PneumoniaMNIST` });
@@ -50,13 +66,18 @@ export function scanImageFolder(root: string): FolderScan {
   const ignored: string[] = [];
   const notes: string[] = [];
   const top = listDir(root, '', ignored);
+  for (const bad of top.unreadable) {
+    if (SPLIT_NAMES.includes(bad.name.toLowerCase())) throw unreadableEntry(root, bad);
+    notes.push(`${bad.rel} was not read: ${bad.problem}`);
+  }
+  refuseCaseVariants(root, '', top.dirs, SPLIT_NAMES);
   const splitDir = (want: string): string | undefined => top.dirs.find((d) => d.toLowerCase() === want);
   const missing = ['train', 'test'].filter((s) => splitDir(s) === undefined);
   if (missing.length > 0) {
     throw new KitError(`wrong layout: no ${missing.join(' or ')} folder; found ${describe(top)}`, { where: root, fix: `arrange the images as ${LAYOUT}` });
   }
   for (const d of top.dirs) {
-    if (!['train', 'test', 'val'].includes(d.toLowerCase())) notes.push(`folder ${d}/ is not a split (train, test, val) and was not read`);
+    if (!SPLIT_NAMES.includes(d.toLowerCase())) notes.push(`folder ${d}/ is not a split (train, test, val) and was not read`);
   }
   const files: FolderFile[] = [];
   const sources: [string, FolderSplit][] = [[splitDir('train') ?? 'train', 'train'], [splitDir('test') ?? 'test', 'test']];
@@ -65,7 +86,7 @@ export function scanImageFolder(root: string): FolderScan {
     sources.push([val, 'train']);
     notes.push(`${val}/ was merged into train/: the kit splits train into train and val by patient itself`);
   }
-  for (const [dir, split] of sources) files.push(...scanSplit(root, dir, split, ignored));
+  for (const [dir, split] of sources) files.push(...scanSplit(root, dir, split, ignored, notes));
   let unknownPatients = 0;
   for (const f of files) if (f.patient.startsWith('?')) unknownPatients++;
   if (unknownPatients > 0) {
@@ -74,8 +95,10 @@ export function scanImageFolder(root: string): FolderScan {
   return { root, files, ignored, notes };
 }
 
-function scanSplit(root: string, dir: string, split: FolderSplit, ignored: string[]): FolderFile[] {
+function scanSplit(root: string, dir: string, split: FolderSplit, ignored: string[], notes: string[]): FolderFile[] {
   const here = listDir(root, dir, ignored);
+  const badEntry = here.unreadable[0];
+  if (badEntry !== undefined) throw unreadableEntry(root, badEntry);
   if (here.files.length > 0) {
     throw new KitError(`wrong layout: ${dir}/ holds files directly (${here.files.slice(0, 3).join(', ')}${here.files.length > 3 ? ', ...' : ''}); images belong in class folders`, {
       where: path.join(root, dir),
@@ -89,6 +112,7 @@ function scanSplit(root: string, dir: string, split: FolderSplit, ignored: strin
       fix: `use exactly the class folders ${CLASS_NAMES.join(' and ')} (the kit is a two-class pneumonia classifier)`,
     });
   }
+  refuseCaseVariants(root, dir, here.dirs, CLASS_NAMES);
   const out: FolderFile[] = [];
   CLASS_NAMES.forEach((cls, label) => {
     const classDir = here.dirs.find((d) => d.toUpperCase() === cls);
@@ -97,37 +121,112 @@ function scanSplit(root: string, dir: string, split: FolderSplit, ignored: strin
     }
     const rel = `${dir}/${classDir}`;
     const inside = listDir(root, rel, ignored);
-    if (inside.dirs.length > 0) ignored.push(...inside.dirs.map((d) => `${rel}/${d}/`));
-    if (inside.files.length === 0) {
+    if (inside.dirs.length > 0) {
+      ignored.push(...inside.dirs.map((d) => `${rel}/${d}/`));
+      notes.push(`${inside.dirs.map((d) => `${rel}/${d}/`).join(', ')}: folder(s) inside a class folder, not read (only the images directly in ${rel}/ are); move their images up into ${rel}/ to use them`);
+    }
+    if (inside.files.length === 0 && inside.unreadable.length === 0) {
       throw new KitError(`class folder ${rel}/ is empty`, { where: path.join(root, rel), fix: `put its images there, or check that the download finished` });
     }
-    for (const name of inside.files.sort()) {
+    const entries: { name: string; unreadable?: FolderFile['unreadable'] }[] = [
+      ...inside.files.map((name) => ({ name })),
+      ...inside.unreadable.map((u) => ({ name: u.name, unreadable: { problem: u.problem, fix: u.fix } })),
+    ];
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const { name, unreadable } of entries) {
       const stem = name.replace(/\.[^.]*$/, '');
-      out.push({ rel: `${rel}/${name}`, abs: path.join(root, rel, name), split, label, patient: patientIdOf(name) ?? `?${stem}` });
+      const file: FolderFile = { rel: `${rel}/${name}`, abs: path.join(root, rel, name), split, label, patient: patientIdOf(name) ?? `?${stem}` };
+      if (unreadable !== undefined) file.unreadable = unreadable;
+      out.push(file);
     }
   });
   return out;
 }
 
+/**
+ * Two folders whose names differ only in case, among the ones the layout reads: a layout error.
+ * The fix keeps the canonical spelling (`test/`, `NORMAL/`) when it is one of them.
+ */
+function refuseCaseVariants(root: string, rel: string, dirs: readonly string[], canonical: readonly string[]): void {
+  for (const want of canonical) {
+    const variants = dirs.filter((d) => d.toLowerCase() === want.toLowerCase());
+    if (variants.length < 2) continue;
+    variants.sort((a, b) => Number(b === want) - Number(a === want));
+    const shown = variants.map((d) => (rel === '' ? `${d}/` : `${rel}/${d}/`));
+    const [keep, ...others] = shown;
+    throw new KitError(`wrong layout: ${shown.join(' and ')} differ only in case; the kit reads one folder per ${rel === '' ? 'split' : 'class'} and would drop the images of the other`, {
+      where: path.join(root, rel),
+      fix: `merge them into one folder: move everything in ${others.join(', ')} into ${keep} (check for files with the same name first), then delete the emptied folder${others.length > 1 ? 's' : ''}`,
+    });
+  }
+}
+
+interface Unreadable {
+  name: string;
+  rel: string;
+  problem: string;
+  fix: string;
+}
+
 interface Listing {
   dirs: string[];
   files: string[];
+  /** Entries that can be neither opened nor classified as file or folder. */
+  unreadable: Unreadable[];
 }
 
 function listDir(root: string, rel: string, ignored: string[]): Listing {
-  const out: Listing = { dirs: [], files: [] };
-  for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
-    const relName = rel === '' ? e.name : `${rel}/${e.name}`;
-    if (e.name.startsWith('.') || IGNORED_NAMES.has(e.name)) {
+  const out: Listing = { dirs: [], files: [], unreadable: [] };
+  const dir = path.join(root, rel);
+  let entries: fs.Dirent<Buffer>[];
+  try {
+    // Names as bytes, so a name that is not valid UTF-8 is seen as such instead of as a mangled string.
+    entries = fs.readdirSync(dir, { withFileTypes: true, encoding: 'buffer' });
+  } catch (err) {
+    throw new KitError(`cannot list the folder: ${messageOf(err)}`, { where: dir, fix: 'check that it exists and that you may read it (chmod +rx)' });
+  }
+  for (const e of entries) {
+    const name = e.name.toString('utf8');
+    const relName = rel === '' ? name : `${rel}/${name}`;
+    if (name.startsWith('.') || IGNORED_NAMES.has(name)) {
       ignored.push(relName);
       continue;
     }
+    if (!Buffer.from(name, 'utf8').equals(e.name)) {
+      out.unreadable.push({
+        name,
+        rel: relName,
+        problem: `the file name is not valid UTF-8 (bytes ${e.name.toString('hex')}), so Node.js cannot open it by name`,
+        fix: 'rename it with a UTF-8 name (e.g. `convmv -f latin1 -t utf-8 --notest <file>`)',
+      });
+      continue;
+    }
+    let isDir = e.isDirectory();
     // Follow symbolic links: datasets are often linked in.
-    const isDir = e.isDirectory() || (e.isSymbolicLink() && fs.statSync(path.join(root, relName)).isDirectory());
-    (isDir ? out.dirs : out.files).push(e.name);
+    if (e.isSymbolicLink()) {
+      const full = path.join(root, relName);
+      let target: fs.Stats | undefined;
+      try {
+        target = fs.statSync(full);
+      } catch {
+        // A dangling or looping link: pathProblem says which.
+      }
+      if (target === undefined) {
+        const problem = pathProblem(full) ?? { problem: 'a symbolic link that cannot be followed', fix: 'fix or delete the link' };
+        out.unreadable.push({ name, rel: relName, problem: problem.problem, fix: problem.fix });
+        continue;
+      }
+      isDir = target.isDirectory();
+    }
+    (isDir ? out.dirs : out.files).push(name);
   }
   out.dirs.sort();
   return out;
+}
+
+/** An entry the layout needs (a split or class folder, or something in their place) that cannot be read. */
+function unreadableEntry(root: string, bad: Unreadable): KitError {
+  return new KitError(`cannot read ${bad.rel}: ${bad.problem}`, { where: path.join(root, bad.rel), fix: bad.fix });
 }
 
 function describe(l: Listing): string {
@@ -159,15 +258,15 @@ export interface FolderImages {
   /** Per kept image (train then test), the source width and height before resizing. */
   sourceWidths: number[];
   sourceHeights: number[];
-  /** Kept images that were 16-bit and windowed to 8-bit. */
-  from16Bit: number;
+  /** Kept images of more than 8 bits per sample (16-bit, 32-bit, float), windowed to 8 bits (decode.windowTo8Bit). */
+  windowed: number;
   scan: FolderScan;
   /** Whether this came from the cache, and the cache file. */
   cache: { hit: boolean; file?: string };
 }
 
-/** Bump when decoding changes, so old caches are not reused. */
-const CACHE_VERSION = 1;
+/** Bump when decoding changes, so old caches are not reused (2: EXIF orientation, percentile windowing). */
+const CACHE_VERSION = 2;
 const CACHE_MAGIC = 'XRAYKIT-CACHE-1\n';
 
 /**
@@ -196,7 +295,15 @@ function contentDigest(scan: FolderScan, onProgress: ProgressSink): string {
   const h = crypto.createHash('sha256');
   scan.files.forEach((f, i) => {
     h.update(`${f.rel}\0${f.split}\0`);
-    h.update(fs.readFileSync(f.abs));
+    // An unreadable entry counts by its problem, so fetching or fixing it later makes a new key.
+    if (f.unreadable !== undefined) h.update(`unreadable\0${f.unreadable.problem}`);
+    else {
+      try {
+        h.update(fs.readFileSync(f.abs));
+      } catch (err) {
+        h.update(`unreadable\0${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
+      }
+    }
     if (i % 256 === 0 || i === scan.files.length - 1) onProgress({ label: 'check source files', done: i + 1, total: scan.files.length, unit: 'files' });
   });
   return h.digest('hex');
@@ -205,7 +312,20 @@ function contentDigest(scan: FolderScan, onProgress: ProgressSink): string {
 type Decoded = Omit<FolderImages, 'cache'>;
 
 async function decodeAll(scan: FolderScan, size: number, fit: Fit, policy: BadImagePolicy, onProgress: ProgressSink, concurrency: number): Promise<Decoded> {
-  const results: ({ pixels: Uint8Array; w: number; h: number; from16Bit: boolean } | { error: string })[] = new Array(scan.files.length);
+  const results: ({ pixels: Uint8Array; w: number; h: number; windowed: boolean } | { error: string })[] = new Array(scan.files.length);
+  // Entries the scan could not open stop the load at once, or are skipped with their reason.
+  const unreadable = scan.files.filter((f) => f.unreadable !== undefined);
+  const first = unreadable[0];
+  if (policy === 'error' && first?.unreadable !== undefined) {
+    const more = unreadable.length > 1 ? ` (and ${unreadable.length - 1} more: ${unreadable.slice(1, 4).map((f) => f.rel).join(', ')}${unreadable.length > 4 ? ', ...' : ''})` : '';
+    throw new KitError(`cannot read image ${first.rel}: ${first.unreadable.problem}${more}`, {
+      where: first.abs,
+      fix: `${first.unreadable.fix}, ${SKIP_BAD_IMAGES}`,
+    });
+  }
+  scan.files.forEach((f, i) => {
+    if (f.unreadable !== undefined) results[i] = { error: f.unreadable.problem };
+  });
   let next = 0;
   let done = 0;
   let firstError: unknown;
@@ -213,12 +333,14 @@ async function decodeAll(scan: FolderScan, size: number, fit: Fit, policy: BadIm
     while (next < scan.files.length && firstError === undefined) {
       const i = next++;
       const f = scan.files[i] as FolderFile;
-      try {
-        const d = await decodeXray(f.abs, size, fit, f.rel);
-        results[i] = { pixels: d.pixels, w: d.sourceWidth, h: d.sourceHeight, from16Bit: d.from16Bit };
-      } catch (err) {
-        if (policy === 'error') firstError ??= err;
-        results[i] = { error: messageOf(err).split('\n')[0] ?? '' };
+      if (results[i] === undefined) {
+        try {
+          const d = await decodeXray(f.abs, size, fit, f.rel);
+          results[i] = { pixels: d.pixels, w: d.sourceWidth, h: d.sourceHeight, windowed: d.window !== undefined };
+        } catch (err) {
+          if (policy === 'error') firstError ??= err;
+          results[i] = { error: messageOf(err).split('\n')[0] ?? '' };
+        }
       }
       done++;
       if (done % 32 === 0 || done === scan.files.length) onProgress({ label: `decode images (${size} px, ${fit})`, done, total: scan.files.length, unit: 'images' });
@@ -234,7 +356,7 @@ async function decodeAll(scan: FolderScan, size: number, fit: Fit, policy: BadIm
   };
   const widths: Record<FolderSplit, number[]> = { train: [], test: [] };
   const heights: Record<FolderSplit, number[]> = { train: [], test: [] };
-  let from16Bit = 0;
+  let windowed = 0;
   scan.files.forEach((f, i) => {
     const r = results[i];
     if (r === undefined || 'error' in r) {
@@ -248,7 +370,7 @@ async function decodeAll(scan: FolderScan, size: number, fit: Fit, policy: BadIm
     s.patients.push(f.patient);
     widths[f.split].push(r.w);
     heights[f.split].push(r.h);
-    if (r.from16Bit) from16Bit++;
+    if (r.windowed) windowed++;
   });
   for (const split of ['train', 'test'] as const) {
     for (let c = 0; c < CLASS_NAMES.length; c++) {
@@ -271,7 +393,7 @@ async function decodeAll(scan: FolderScan, size: number, fit: Fit, policy: BadIm
     skipped,
     sourceWidths: [...widths.train, ...widths.test],
     sourceHeights: [...heights.train, ...heights.test],
-    from16Bit,
+    windowed,
     scan,
   };
 }
@@ -283,7 +405,7 @@ interface CacheMeta {
   skipped: Decoded['skipped'];
   sourceWidths: number[];
   sourceHeights: number[];
-  from16Bit: number;
+  windowed: number;
 }
 
 function writeCache(file: string, d: Decoded): void {
@@ -294,7 +416,7 @@ function writeCache(file: string, d: Decoded): void {
     skipped: d.skipped,
     sourceWidths: d.sourceWidths,
     sourceHeights: d.sourceHeights,
-    from16Bit: d.from16Bit,
+    windowed: d.windowed,
   };
   const json = Buffer.from(JSON.stringify(meta));
   const header = Buffer.alloc(4);
@@ -330,7 +452,7 @@ function readCache(file: string, scan: FolderScan): FolderImages | undefined {
       skipped: meta.skipped,
       sourceWidths: meta.sourceWidths,
       sourceHeights: meta.sourceHeights,
-      from16Bit: meta.from16Bit,
+      windowed: meta.windowed,
       scan,
       cache: { hit: true, file },
     };

@@ -1,8 +1,8 @@
 /** The X-rays: Kaggle-layout folders and MedMNIST files, decoding, the cache, patient-aware splits, augmentation and batches. */
 export { CLASS_NAMES, NUM_CLASSES, classCounts, imageAt, setLength, subset } from './classes';
 export type { ClassName, ImageSet } from './classes';
-export { decodeXray, FITS } from './decode';
-export type { DecodedImage, Fit } from './decode';
+export { decodeXray, FITS, WINDOW_PERCENTILES, windowTo8Bit } from './decode';
+export type { DecodedImage, Fit, IntensityWindow } from './decode';
 export { loadImageFolder, scanImageFolder } from './imagefolder';
 export type { BadImagePolicy, FolderImages, FolderScan } from './imagefolder';
 export { patientIdOf } from './patients';
@@ -16,6 +16,6 @@ export { DEFAULT_MEDMNIST_SIZE, describeSource, loadXrayData, resolveDataSource 
 export type { DataSource, LoadOptions, XrayData } from './dataset';
 export { dataStats, pixelHistogram, summary } from './stats';
 export type { DataStats, SplitRow, Summary } from './stats';
-export { downloadPneumoniaMnist, medmnistPath, MEDMNIST_SIZES, PNEUMONIAMNIST, readMedmnist } from './medmnist';
+export { checkTwoClasses, downloadPneumoniaMnist, medmnistPath, MEDMNIST_SIZES, PNEUMONIAMNIST, readMedmnist } from './medmnist';
 export { readNpz } from './npz';
 export { downloadFile } from './download';

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { KitError } from '../util/errors';
 import type { ProgressSink } from '../util/progress';
-import type { ImageSet } from './classes';
+import { CLASS_NAMES, type ImageSet } from './classes';
 import { Fit, SHARP_FIT } from './decode';
 import { ensureDownloaded, type EnsureResult } from './download';
 import { malformed, REDOWNLOAD_FIX } from './malformed';
@@ -216,6 +216,44 @@ export function checkPneumoniaMnist(data: MedmnistData, file: string, size?: Med
         fix,
       });
     }
+  }
+}
+
+/**
+ * Check that a MedMNIST file can be used as the kit's two-class task: every label is 0 (NORMAL)
+ * or 1 (PNEUMONIA), and every split has images of both classes. Other labels would otherwise be
+ * dropped or miscounted without a word (an 11-class file would keep only its classes 0 and 1),
+ * and a split without one class cannot measure AUC. The error lists the labels found per split,
+ * with counts. Multi-label (N, 14) files are refused earlier, by readMedmnist.
+ */
+export function checkTwoClasses(data: MedmnistData, file: string): void {
+  const counts = MEDMNIST_SPLITS.map((split) => {
+    const c = new Map<number, number>();
+    for (const v of data[split].labels) c.set(v, (c.get(v) ?? 0) + 1);
+    return [split, new Map([...c].sort((x, y) => x[0] - y[0]))] as const;
+  });
+  const found = counts.map(([split, c]) => `${split}: ${[...c].map(([v, n]) => `${v} ×${n}`).join(', ') || 'no images'}`).join('; ');
+  const classes = CLASS_NAMES.map((c, i) => `${i} (${c})`).join(' and ');
+  const outside = new Map<number, number>();
+  for (const [, c] of counts) for (const [v, n] of c) if (v >= CLASS_NAMES.length) outside.set(v, (outside.get(v) ?? 0) + n);
+  if (outside.size > 0) {
+    const dropped = [...outside.values()].reduce((a, b) => a + b, 0);
+    throw new KitError(
+      `labels outside ${classes}: ${[...outside.keys()].sort((x, y) => x - y).join(', ')} (${dropped} images); the kit is a two-class classifier. Labels found per split: ${found}`,
+      {
+        where: file,
+        fix:
+          'use PneumoniaMNIST (`npx convnext-xray data download`), or a file whose labels are 0 and 1: ' +
+          'map the labels in NumPy first (e.g. one class against the rest: labels = (labels == k).astype(np.uint8)) and save with numpy.savez',
+      },
+    );
+  }
+  const lacking = counts.flatMap(([split, c]) => CLASS_NAMES.flatMap((name, i) => (c.has(i) ? [] : [`${split} has no ${i} (${name})`])));
+  if (lacking.length > 0) {
+    throw new KitError(`a split lacks a class: ${lacking.join(', ')}; every split needs images of both classes to train and to measure. Labels found per split: ${found}`, {
+      where: file,
+      fix: 'move some images of the missing class into that split (keeping images, labels and the other splits consistent) and save again with numpy.savez, or use PneumoniaMNIST (`npx convnext-xray data download`)',
+    });
   }
 }
 
