@@ -12,6 +12,7 @@ import { standaloneHtml } from '../../src/lib/plot/html';
 import { runAblation } from '../../src/lib/experiment/ablation';
 import { KitError } from '../../src/lib/util/errors';
 import { sharedXrays, tempDir } from '../helpers/data';
+import { fixture } from '../data/fixtures';
 
 let runDir: string;
 let ablationDir: string;
@@ -39,6 +40,23 @@ test('predict on shared images gives the same probabilities as the evaluation pi
   // The saved predictions of the ablation are the same pipeline, run at training time.
   const saved = readPredictions(runDir);
   saved.test.probs.forEach((v, i) => assert.ok(Math.abs(v - (predictions.test.probs[i] as number)) < 1e-5));
+  clf.model.dispose();
+});
+
+test('predict accepts DICOM files: the same probabilities as the same pixels in a PNG', async () => {
+  const clf = await loadClassifier(runDir);
+  const dicom = ['chest_cr_8bit', 'chest_jpeg_baseline'].map((n) => fixture(path.join('dicom', `${n}.dcm`)));
+  const pngs = ['chest_cr_8bit', 'chest_jpeg_baseline'].map((n) => fixture(path.join('dicom', 'expected', `${n}.png`)));
+  const fromDicom = await predictFiles(clf, dicom);
+  const fromPng = await predictFiles(clf, pngs);
+  fromDicom.forEach((p, i) => {
+    assert.equal(p.file, dicom[i]);
+    for (const c of clf.classes) assert.ok(Math.abs((p.probabilities[c] as number) - (fromPng[i]?.probabilities[c] as number)) < 1e-6, `${p.file}: P(${c}) ${p.probabilities[c]} vs PNG ${fromPng[i]?.probabilities[c]}`);
+    assert.equal(p.predicted, fromPng[i]?.predicted);
+  });
+  // An unsupported DICOM names the file and the syntax.
+  const j2k = fixture(path.join('dicom', 'JPEG2000.dcm'));
+  await assert.rejects(predictFiles(clf, [j2k]), (e: unknown) => e instanceof KitError && e.message.includes(j2k) && /JPEG 2000/.test(e.message));
   clf.model.dispose();
 });
 

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import sharp from 'sharp';
 import { KitError, messageOf } from '../util/errors';
+import { DicomError, DicomImage, DicomSummary, isDicom, readDicom } from './dicom';
 
 /**
  * How a non-square X-ray becomes a square model input.
@@ -31,7 +32,7 @@ export const SKIP_BAD_IMAGES = "or load the folder with { onBadImage: 'skip' } t
 
 /** Where a source of more than 8 bits per sample was windowed (see windowTo8Bit). */
 export interface IntensityWindow {
-  /** The source's sample type as libvips names it: ushort (16-bit), int, uint, char, float. */
+  /** The source's sample type as libvips names it: ushort (16-bit), int, uint, char, float (for DICOM: from Bits Allocated and Pixel Representation). */
   sampleType: string;
   /** The source values that became 0 and 255. */
   low: number;
@@ -46,6 +47,8 @@ export interface DecodedImage {
   sourceHeight: number;
   /** Set when the source was not 8-bit and was windowed to 8 bits (see windowTo8Bit). */
   window?: IntensityWindow;
+  /** Set for a DICOM file: its technical facts and how its values became grey levels (see dicom.ts). */
+  dicom?: DicomSummary;
 }
 
 /**
@@ -62,6 +65,8 @@ export interface DecodedImage {
  *   values become 0 and 255. Float and 32-bit integer images must be single-channel; signed
  *   16-bit and other sample types are refused with a KitError (see highBitSamples).
  * Truncated or corrupt files are errors (sharp's failOn 'warning').
+ * DICOM files (the 'DICM' signature, or a .dcm/.dicom name) are read by dicom.ts with their own
+ * rules (rescale, VOI window, MONOCHROME1), then resized exactly like the images above.
  */
 export async function decodeXray(input: string | Buffer, size: number, fit: Fit, name = typeof input === 'string' ? input : 'image buffer'): Promise<DecodedImage> {
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`image size must be a positive integer, got ${size}`);
@@ -69,6 +74,7 @@ export async function decodeXray(input: string | Buffer, size: number, fit: Fit,
     const problem = pathProblem(input);
     if (problem !== undefined) throw new KitError(`cannot read image: ${problem.problem}`, { where: name, fix: `${problem.fix}, ${SKIP_BAD_IMAGES}` });
   }
+  if (isDicom(input)) return decodeDicomXray(input, size, fit, name);
   // autoOrient: the EXIF Orientation is applied when the pixels are read, before any other step.
   const open = (): sharp.Sharp => sharp(input, { failOn: 'warning', limitInputPixels: MAX_INPUT_PIXELS, autoOrient: true });
   try {
@@ -76,7 +82,7 @@ export async function decodeXray(input: string | Buffer, size: number, fit: Fit,
     const sourceWidth = meta.autoOrient?.width ?? meta.width;
     const sourceHeight = meta.autoOrient?.height ?? meta.height;
     if (sourceWidth === undefined || sourceHeight === undefined) throw new Error('image has no dimensions');
-    const resize = { width: size, height: size, fit: SHARP_FIT[fit], position: 'centre', background: { r: 0, g: 0, b: 0, alpha: 1 } } as const;
+    const resize = resizeOptions(size, fit);
     let pipeline: sharp.Sharp;
     let window: IntensityWindow | undefined;
     if (meta.depth === 'uchar') {
@@ -107,6 +113,36 @@ export async function decodeXray(input: string | Buffer, size: number, fit: Fit,
         : `replace or delete the file (a truncated download or a non-image file), ${SKIP_BAD_IMAGES}`,
     });
   }
+}
+
+function resizeOptions(size: number, fit: Fit): sharp.ResizeOptions {
+  return { width: size, height: size, fit: SHARP_FIT[fit], position: 'centre', background: { r: 0, g: 0, b: 0, alpha: 1 } };
+}
+
+/** decodeXray for a DICOM file: dicom.ts makes the 8-bit display image, then the same resize as any image. */
+async function decodeDicomXray(input: string | Buffer, size: number, fit: Fit, name: string): Promise<DecodedImage> {
+  let image: DicomImage;
+  try {
+    const bytes = typeof input === 'string' ? await fs.promises.readFile(input) : input;
+    image = await readDicom(bytes, { percentileWindow: windowTo8Bit, maxPixels: MAX_INPUT_PIXELS });
+  } catch (err) {
+    const known = err instanceof DicomError;
+    throw new KitError(`cannot read DICOM image: ${known ? err.problem : messageOf(err)}`, {
+      where: name,
+      fix: `${known ? err.fix : 'the file is damaged or not DICOM; copy or export it again'}, ${SKIP_BAD_IMAGES}`,
+      cause: err,
+    });
+  }
+  const { width, height, channels, pixels, summary } = image;
+  // Colour (RGB) becomes luminance exactly as for any other colour image.
+  const { data, info } = await sharp(pixels, { raw: { width, height, channels } }).grayscale().resize(resizeOptions(size, fit)).raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 1 || data.length !== size * size) throw new Error(`decoder returned ${info.channels} channels, ${data.length} bytes`);
+  const out: DecodedImage = { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), sourceWidth: width, sourceHeight: height, dicom: summary };
+  if (summary.voi.kind === 'percentile') {
+    const sampleType = { 8: 'uchar', 16: 'ushort', 32: 'uint' }[summary.bitsAllocated] ?? `${summary.bitsAllocated}-bit`;
+    out.window = { sampleType: summary.signed ? sampleType.replace(/^u/, '') : sampleType, low: summary.voi.low, high: summary.voi.high };
+  }
+  return out;
 }
 
 /**

@@ -15,6 +15,8 @@ import { patientIdOf } from './patients';
  *   <root>/test/NORMAL/*.jpeg    <root>/test/PNEUMONIA/*.jpeg
  *   <root>/val/...               (optional; the original archive's 16-image val is merged into
  *                                 train, because the kit carves its own patient-aware val split)
+ *
+ * A class folder may hold any image decodeXray reads, DICOM (.dcm) included.
  */
 export type FolderSplit = 'train' | 'test';
 
@@ -265,8 +267,8 @@ export interface FolderImages {
   cache: { hit: boolean; file?: string };
 }
 
-/** Bump when decoding changes, so old caches are not reused (2: EXIF orientation, percentile windowing). */
-const CACHE_VERSION = 2;
+/** Bump when decoding changes, so old caches are not reused (2: EXIF orientation, percentile windowing; 3: DICOM). */
+const CACHE_VERSION = 3;
 const CACHE_MAGIC = 'XRAYKIT-CACHE-1\n';
 
 /**

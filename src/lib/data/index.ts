@@ -3,6 +3,7 @@ export { CLASS_NAMES, NUM_CLASSES, classCounts, imageAt, setLength, subset } fro
 export type { ClassName, ImageSet } from './classes';
 export { decodeXray, FITS, WINDOW_PERCENTILES, windowTo8Bit } from './decode';
 export type { DecodedImage, Fit, IntensityWindow } from './decode';
+export type { DicomSummary, DicomVoi } from './dicom';
 export { loadImageFolder, scanImageFolder } from './imagefolder';
 export type { BadImagePolicy, FolderImages, FolderScan } from './imagefolder';
 export { patientIdOf } from './patients';
