@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import { projectRoot } from '../../src/lib/config/paths';
 import { ablationId } from '../../src/lib/experiment/ablation';
 import { ablationDir, readRunResult, runDirOf, RunResult, writeAblationMeta, writeRunResult } from '../../src/lib/runs';
-import { sharedXrays, tempDir } from '../helpers/data';
+import type { DataStats } from '../../src/lib/data/stats';
+import { makeXrayFolder, sharedXrays, tempDir } from '../helpers/data';
 
 const bin = path.join(projectRoot(), 'bin', 'convnext-xray.js');
 
@@ -15,13 +16,20 @@ function cli(args: string[], env: Record<string, string> = {}): { code: number; 
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-test('convnext-xray data stats --json reports the shared data: 1341/3875 train, 234/390 test, no patient overlap', () => {
-  const r = cli(['data', 'stats', '--json'], { XRAY_DATA: sharedXrays(), KIT_PROFILE: 'smoke', KIT_CACHE_DIR: tempDir() });
+test('convnext-xray data stats --json reports the shared data: 1341/3875 train, 234/390 test, no train/val patient overlap, the published 170 train/test patient ids', () => {
+  const env = { XRAY_DATA: sharedXrays(), KIT_PROFILE: 'smoke', KIT_CACHE_DIR: tempDir() };
+  const r = cli(['data', 'stats', '--json'], env);
   assert.equal(r.code, 0, r.stderr);
-  const s = JSON.parse(r.stdout) as { sourceSplits: Record<string, { NORMAL: number; PNEUMONIA: number; patients: number }>; split: { patientOverlap: number } };
+  const s = JSON.parse(r.stdout) as DataStats;
   assert.deepEqual([s.sourceSplits['train']?.NORMAL, s.sourceSplits['train']?.PNEUMONIA], [1341, 3875]);
   assert.deepEqual([s.sourceSplits['test']?.NORMAL, s.sourceSplits['test']?.PNEUMONIA], [234, 390]);
   assert.equal(s.split.patientOverlap, 0);
+  // A property of the published split, reported whatever the profile's caps; no image is shared.
+  assert.equal(s.trainTestPatientOverlap, 170);
+  assert.deepEqual(s.leakage?.source.map((o) => [o.between.join('/'), o.patients, o.images]), [['train/test', 170, 0]]);
+  const text = cli(['data', 'stats'], env);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /leakage {2}on disk train and test: 170 patient ids in both \(person1, /);
 });
 
 test('convnext-xray device --json names the backend and the adapter', () => {
@@ -96,6 +104,55 @@ test('train → ablate → report → evaluate → predict through the CLI, with
   assert.match(cli(['train', '--step', 'gelu', '--override', 'epochz=1'], env).stderr, /unknown training option "epochz"/);
   assert.match(cli(['evaluate', path.join(dir, 'gelu', '0'), '--split', 'train'], env).stderr, /unknown split "train"/);
   assert.match(cli(['train', '--step', 'convnext-v3'], env).stderr, /unknown roadmap step "convnext-v3"/);
+});
+
+test('data stats finds test images copied into train (same name or renamed) and shared patient ids; train warns, --strict-splits refuses (train and ablate)', async () => {
+  const root = tempDir();
+  const files = await makeXrayFolder(root, { train: 14, test: 4 });
+  const copies: [string, string][] = [];
+  for (const cls of ['NORMAL', 'PNEUMONIA']) {
+    const [same, renamed] = files[`test/${cls}`] as string[];
+    copies.push([same as string, path.join(root, 'train', cls, path.basename(same as string))], [renamed as string, path.join(root, 'train', cls, `scan_${cls.toLowerCase()}_0.jpeg`)]);
+  }
+  for (const [from, to] of copies) fs.copyFileSync(from, to);
+  const rel = (f: string): string => path.relative(root, f).split(path.sep).join('/');
+  const env = { XRAY_DATA: root, KIT_PROFILE: 'smoke', KIT_CACHE_DIR: tempDir(), KIT_RUNS_DIR: tempDir() };
+  const j = cli(['data', 'stats', '--json'], env);
+  assert.equal(j.code, 0, j.stderr);
+  const s = JSON.parse(j.stdout) as DataStats;
+  const onDisk = s.leakage?.source[0];
+  assert.deepEqual(onDisk && [onDisk.between, onDisk.images, onDisk.identical, onDisk.patients], [['train', 'test'], 4, 4, 2]);
+  assert.deepEqual(onDisk?.pairs.map((p) => `${p.b}=${p.a}`).sort(), copies.map(([from, to]) => `${rel(from)}=${rel(to)}`).sort());
+  assert.equal(s.trainTestPatientOverlap, 2, 'counted though two names carry no patient id');
+  // Where the val split put the copies, the model's splits share them too.
+  assert.equal((s.leakage?.splits ?? []).filter((o) => o.between[1] === 'test').reduce((n, o) => n + o.images, 0), 4);
+  const t = cli(['data', 'stats'], env);
+  assert.equal(t.code, 0, t.stderr);
+  assert.match(t.stdout, /leakage {2}on disk train and test: 2 patient ids in both \(IM-0\d+, person\d+\); 4 images of test with a copy in train \(4 identical, 0 near-identical\)/);
+  for (const [from, to] of copies) assert.ok(t.stdout.includes(`same     ${rel(from)} = ${rel(to)}`), `${rel(from)} listed`);
+
+  const warned = cli(['train', '--step', 'resnet', '--override', 'epochs=1', '--json'], env);
+  assert.equal(warned.code, 0, warned.stderr);
+  assert.match(warned.stderr, /note: warning: leakage across splits/);
+  const strict = cli(['train', '--step', 'resnet', '--override', 'epochs=1', '--strict-splits'], env);
+  assert.equal(strict.code, 1);
+  assert.match(strict.stderr, /the splits share data[\s\S]*scan_normal_0\.jpeg[\s\S]*Fix: .*drop --strict-splits/);
+  const ablate = cli(['ablate', '--steps', 'gelu', '--seeds', '1', '--override', 'epochs=1', '--strict-splits'], env);
+  assert.equal(ablate.code, 1);
+  assert.match(ablate.stderr, /the splits share data/);
+});
+
+test('train refuses a validation split without one class (1 NORMAL image in train/), with the counts per class per split', async () => {
+  const root = tempDir();
+  await makeXrayFolder(root, { train: [1, 24], test: 5 });
+  const env = { XRAY_DATA: root, KIT_PROFILE: 'smoke', KIT_CACHE_DIR: tempDir(), KIT_RUNS_DIR: tempDir() };
+  const r = cli(['train', '--step', 'resnet'], env);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /the splits cannot measure what training needs: val has 0 NORMAL images/);
+  assert.match(r.stderr, /train NORMAL 1, PNEUMONIA \d+; val NORMAL 0, PNEUMONIA \d+; test NORMAL 5, PNEUMONIA 5/);
+  assert.match(r.stderr, /Fix: add NORMAL images to train\/NORMAL\//);
+  assert.doesNotMatch(r.stderr, /best val AUC/);
+  assert.deepEqual(fs.readdirSync(env.KIT_RUNS_DIR), [], 'no run folder');
 });
 
 /** A finished run as result.json holds it, with made-up numbers (no training). */

@@ -5,6 +5,7 @@ import { before, test } from 'node:test';
 import { memory } from '@tensorflow/tfjs-core';
 import { selectBackend } from '../../src/lib/backend';
 import { PROFILES } from '../../src/lib/experiment/profiles';
+import { subset } from '../../src/lib/data/classes';
 import { loadXrayData } from '../../src/lib/data/dataset';
 import { planModel } from '../../src/lib/models/plan';
 import { configFor } from '../../src/lib/models/steps';
@@ -126,6 +127,23 @@ test('a batch too large for the device is refused up front, with the batch that 
   checkBatchFits(plan, 64, 2 ** 30);
   // The stem's output is the largest tensor: 16 × 16 × 16 floats = 16 KiB per image.
   assert.throws(() => checkBatchFits(plan, 64, 16 * 1024 * 10), (e: unknown) => e instanceof KitError && /batch size 64 is too large/.test(e.message) && /at most 10/.test(e.fix));
+});
+
+test('splits without an image of each class in train, val or test are refused before any training, with the counts', async () => {
+  const data = squaresData(32, { train: 32, val: 16, test: 16 });
+  // Keep only the PNEUMONIA images of val: no AUC, no threshold could be chosen on it.
+  const keep = [...data.val.labels.keys()].filter((i) => data.val.labels[i] === 1);
+  const oneClassVal = { ...data, val: subset(data.val, keep) };
+  const dir = path.join(tempDir(), 'run');
+  await assert.rejects(train({ step: 'resnet', scale: 'smoke', seed: 0, data: oneClassVal, recipe: quick, runDir: dir }), (e: unknown) => {
+    assert.ok(e instanceof KitError);
+    assert.match(e.message, /val has 0 NORMAL images/);
+    assert.match(e.message, /train NORMAL 16, PNEUMONIA 16; val NORMAL 0, PNEUMONIA 8; test NORMAL 8, PNEUMONIA 8/);
+    return true;
+  });
+  assert.equal(fs.existsSync(dir), false, 'nothing written');
+  const noNormalTest = { ...data, test: subset(data.test, [...data.test.labels.keys()].filter((i) => data.test.labels[i] === 1)) };
+  await assert.rejects(train({ step: 'resnet', scale: 'smoke', seed: 0, data: noNormalTest, recipe: quick }), /test has 0 NORMAL images/);
 });
 
 test('bad recipe options are refused with what is valid', async () => {

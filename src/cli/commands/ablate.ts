@@ -5,6 +5,7 @@ import { formatDuration } from '../../lib/util/progress';
 import { parseOverrides, splitList } from '../args';
 import { defineCommand, print } from '../command';
 import { resolveRunsDir, trainBar } from '../common';
+import { printDataNotes, STRICT_SPLITS_HELP } from './train';
 
 export const ablateCommand = defineCommand({
   name: 'ablate',
@@ -16,6 +17,7 @@ export const ablateCommand = defineCommand({
     shard: { kind: 'string', help: 'i/n: this process runs every n-th run from i (0 ≤ i < n)' },
     override: { kind: 'list', help: 'recipe field=value (changes the ablation id)' },
     'runs-dir': { kind: 'string', help: 'write the ablation to <dir>/<ablation id> (default: KIT_RUNS_DIR or runs/)' },
+    'strict-splits': { kind: 'boolean', help: STRICT_SPLITS_HELP },
   },
   run: async (_, o) => {
     const overrides = parseOverrides(o.override);
@@ -28,6 +30,8 @@ export const ablateCommand = defineCommand({
       shard: o.shard === undefined ? undefined : parseShard(o.shard),
       overrides,
       runsDir: resolveRunsDir(o['runs-dir']),
+      leakage: o['strict-splits'] ? 'error' : 'warn',
+      onData: printDataNotes,
       onRunStart: (spec, i, total, skipped) => process.stderr.write(`[${i + 1}/${total}] ${spec.step} seed ${spec.seed}${skipped ? ': finished before, skipped' : ''}\n`),
       onProgress: bar,
       onRunEnd: (spec, r) => process.stderr.write(`    ${spec.step} seed ${spec.seed}: val AUC ${r.best.valAuc.toFixed(3)}, test AUC ${r.test.auc.toFixed(3)}, ${formatDuration(r.wallSeconds)}\n`),

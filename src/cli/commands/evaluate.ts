@@ -37,10 +37,16 @@ export const evaluateCommand = defineCommand({
     }
     print(`${arg}: ${split}, n = ${evaluation.n}, threshold ${evaluation.threshold.value.toFixed(4)} (${evaluation.threshold.rule.rule}, chosen on val)`);
     print(`confusion: TP ${evaluation.confusion.tp}, FN ${evaluation.confusion.fn}, FP ${evaluation.confusion.fp}, TN ${evaluation.confusion.tn}`);
-    for (const [k, v] of Object.entries(evaluation.metrics)) print(`${k.padEnd(18)}${v.value.toFixed(4)}  [${v.lo.toFixed(4)}, ${v.hi.toFixed(4)}]`);
+    // Both classes are there (evaluateRun refuses otherwise); precision alone can still be undefined.
+    for (const [k, v] of Object.entries(evaluation.metrics)) print(`${k.padEnd(18)}${Number.isFinite(v.value) ? `${v.value.toFixed(4)}  [${v.lo.toFixed(4)}, ${v.hi.toFixed(4)}]` : `n/a (${undefinedBecause(k)})`}`);
     return 0;
   },
 });
+
+/** Why a metric has no value at this threshold, though both classes are in the split. */
+function undefinedBecause(metric: string): string {
+  return metric === 'precision' ? 'no image was called PNEUMONIA at this threshold' : 'undefined on this split at this threshold';
+}
 
 /** With --runs-dir, the argument names one run in it: `<ablation id>/<step>/<seed>`. */
 function runInRunsDir(arg: string, runsDir: string): string {

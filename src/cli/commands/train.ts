@@ -1,5 +1,5 @@
 import { selectBackend } from '../../lib/backend';
-import { loadXrayData } from '../../lib/data/dataset';
+import { loadXrayData, XrayData } from '../../lib/data/dataset';
 import { ablationId, runOne } from '../../lib/experiment/ablation';
 import { getProfile } from '../../lib/experiment/profiles';
 import { ablationDir, runDirOf } from '../../lib/runs';
@@ -10,6 +10,13 @@ import { parseOverrides } from '../args';
 import { defineCommand, print, printJson } from '../command';
 import { resolveRunsDir, trainBar } from '../common';
 
+export const STRICT_SPLITS_HELP = 'refuse to train when train, val and test share a patient id or an identical or near-identical image (default: train, with a warning)';
+
+/** The loader's notes (leakage and class-count warnings among them) on stderr, before training starts. */
+export function printDataNotes(data: Pick<XrayData, 'notes'>): void {
+  for (const n of data.notes) process.stderr.write(`note: ${n}\n`);
+}
+
 export const trainCommand = defineCommand({
   name: 'train',
   summary: 'train one roadmap step with one seed under a profile (resumes a killed run)',
@@ -19,6 +26,7 @@ export const trainCommand = defineCommand({
     profile: { kind: 'string', help: 'smoke | cpu | default | paper (default: KIT_PROFILE or default)' },
     override: { kind: 'list', help: 'recipe field=value, e.g. epochs=10, batchSize=32, balance=sampler' },
     'runs-dir': { kind: 'string', help: 'write the run to <dir>/<ablation id>/<step>/<seed> (default: KIT_RUNS_DIR or runs/)' },
+    'strict-splits': { kind: 'boolean', help: STRICT_SPLITS_HELP },
     json: { kind: 'boolean', help: 'print the result as JSON' },
   },
   run: async (_, o) => {
@@ -28,7 +36,8 @@ export const trainCommand = defineCommand({
     const recipe = withOverrides(profile.train, overrides);
     const spec = { step: o.step, seed: o.seed ?? 0, profile: profile.name, overrides };
     await selectBackend();
-    const data = await loadXrayData({ profile, onProgress: terminalProgress() });
+    const data = await loadXrayData({ profile, onProgress: terminalProgress(), leakage: o['strict-splits'] ? 'error' : 'warn' });
+    printDataNotes(data);
     const dir = runDirOf(ablationDir(resolveRunsDir(o['runs-dir']), ablationId(profile.name, overrides)), spec);
     const bar = trainBar();
     const result = await runOne(spec, profile, recipe, data, dir, { onProgress: bar });

@@ -4,7 +4,7 @@ import { loadSettings } from '../config/settings';
 import { KitError } from '../util/errors';
 import { ProgressSink, silentProgress } from '../util/progress';
 import { classWeights, pixelStats, PixelStats } from './batches';
-import { CLASS_NAMES, classCounts, ImageSet, subset } from './classes';
+import { CLASS_NAMES, classCounts, imageAt, ImageSet, subset } from './classes';
 import { Fit } from './decode';
 import { BadImagePolicy, loadImageFolder } from './imagefolder';
 import {
@@ -15,9 +15,12 @@ import {
   medmnistImageSet,
   medmnistPath,
   MedmnistSize,
+  MedmnistSplit,
   PNEUMONIAMNIST,
   readMedmnist,
 } from './medmnist';
+import { checkLeakage, contentHash, findDuplicates, HashedSet, LeakagePolicy, leakagePolicy, LeakageReport, leakageNotes, linkDuplicates, splitOverlaps } from './leakage';
+import { classCountNotes } from './measurable';
 import { patientOverlap, patientSplit, stratifiedSubset } from './split';
 
 /**
@@ -56,7 +59,7 @@ export interface XrayData {
   train: ImageSet;
   val: ImageSet;
   test: ImageSet;
-  /** How val was made, and the leakage check's result (patients in both train and val). */
+  /** How val was made, and the patient check of the val split (patients in both train and val; see also `leakage`). */
   split: {
     method: 'patient-aware' | 'official';
     valFraction?: number;
@@ -71,8 +74,13 @@ export interface XrayData {
   classWeights: number[];
   /** Files left out under onBadImage 'skip'. */
   skipped: { rel: string; reason: string }[];
-  /** Things worth telling the user about how the data was read. */
+  /** Things worth telling the user about how the data was read; warnings (leakage, too few images of a class) start with "warning:". */
   notes: string[];
+  /**
+   * Patients and images shared across splits, in the model's splits and on disk (data/leakage.ts).
+   * Set by loadXrayData; undefined for data built by hand.
+   */
+  leakage?: LeakageReport;
   /** Whether the decoded images came from the preprocessed cache. */
   cacheHit: boolean;
   /**
@@ -113,11 +121,23 @@ export interface LoadOptions {
   cacheDir?: string;
   /** Replaces the Zenodo URL for the default download (tests, mirrors). */
   downloadBaseUrl?: string;
+  /**
+   * What to do when the splits the model sees (train, val, test) share a patient id or an
+   * identical or near-identical image (data/leakage.ts): `warn` (default) adds a warning to
+   * `notes`, `error` refuses with a KitError listing what is shared. Set here, where the splits
+   * are made and checked, rather than in the recipe: refusing changes no result, so it belongs
+   * to neither a run's reproduction spec nor its checkpoint. The CLI's `--strict-splits` sets
+   * `error`. The published Kermany split shares 170 patient ids between train/ and test/, so
+   * `error` refuses it (unless a profile's caps leave none of them).
+   */
+  leakage?: LeakagePolicy;
 }
 
 /**
  * Load the X-rays for a profile: decode (or read from the cache), split train into train and
- * validation by patient, cap the sizes for small profiles, and compute the normalization.
+ * validation by patient (duplicate images kept together), cap the sizes for small profiles,
+ * check the splits for shared patients and images (`leakage`, warned in `notes` or refused
+ * under `leakage: 'error'`) and for classes too small to measure, and compute the normalization.
  */
 export async function loadXrayData(options: LoadOptions): Promise<XrayData> {
   const settings = loadSettings();
@@ -126,6 +146,7 @@ export async function loadXrayData(options: LoadOptions): Promise<XrayData> {
   const onProgress = options.onProgress ?? silentProgress;
   const cacheDir = options.cacheDir ?? settings.cacheDir;
   const { imageSize: size, fit } = profile.data;
+  const policy = leakagePolicy(options.leakage);
   const notes: string[] = [];
 
   let train: ImageSet;
@@ -136,6 +157,9 @@ export async function loadXrayData(options: LoadOptions): Promise<XrayData> {
   let cacheHit = false;
   let sourceSizes: XrayData['sourceSizes'];
   const sourceCounts: XrayData['sourceCounts'] = {};
+  // The source's splits with each image's content hash, and every pair of duplicate images among them.
+  let sourceSets: HashedSet[];
+  let duplicates: ReturnType<typeof findDuplicates>;
 
   if (source.kind === 'folder') {
     const folder = await loadImageFolder(source.path, { size, fit, onBadImage: options.onBadImage, cacheDir, onProgress });
@@ -148,7 +172,12 @@ export async function loadXrayData(options: LoadOptions): Promise<XrayData> {
     sourceSizes = { widths: folder.sourceWidths, heights: folder.sourceHeights };
     sourceCounts['train'] = countsOf(folder.train, true);
     sourceCounts['test'] = countsOf(folder.test, true);
-    const s = patientSplit(folder.train.labels, folder.train.patients, { valFraction: profile.data.valFraction, seed: profile.data.splitSeed });
+    const hashesOf = (set: ImageSet): string[] => set.ids.map((id, i) => folder.hashes.get(id) ?? contentHash(imageAt(set, i)));
+    sourceSets = [{ name: 'train', set: folder.train, hashes: hashesOf(folder.train) }, { name: 'test', set: folder.test, hashes: hashesOf(folder.test) }];
+    duplicates = findDuplicates(sourceSets);
+    // Duplicates inside train/ stay on one side of the val split, as if they were one patient.
+    const groups = linkDuplicates(folder.train, duplicates.pairs);
+    const s = patientSplit(folder.train.labels, groups, { valFraction: profile.data.valFraction, seed: profile.data.splitSeed });
     train = subset(folder.train, s.train);
     val = subset(folder.train, s.val);
     test = folder.test;
@@ -163,8 +192,16 @@ export async function loadXrayData(options: LoadOptions): Promise<XrayData> {
     test = await medmnistImageSet(data.test, 'test', size, fit, onProgress);
     split = { method: 'official', overlap: [] };
     for (const [name, set] of [['train', train], ['val', val], ['test', test]] as const) sourceCounts[name] = countsOf(set, false);
+    // The stored pixels are a .npz image's bytes: hashed before any resizing.
+    const hashesOf = (s: MedmnistSplit): string[] => Array.from({ length: s.n }, (_, i) => contentHash(s.images.subarray(i * s.height * s.width, (i + 1) * s.height * s.width)));
+    sourceSets = [
+      { name: 'train', set: train, hashes: hashesOf(data.train) },
+      { name: 'val', set: val, hashes: hashesOf(data.val) },
+      { name: 'test', set: test, hashes: hashesOf(data.test) },
+    ];
+    duplicates = findDuplicates(sourceSets);
     notes.push(
-      `${path.basename(file)}: MedMNIST's official train/val/test split is used. It carries no patient ids, so the kit cannot check that no patient is in both train and val (use the Kaggle-layout folder for a patient-aware split).`,
+      `${path.basename(file)}: MedMNIST's official train/val/test split is used. It carries no patient ids, so the kit cannot check that no patient is in both train and val, only that no image is (use the Kaggle-layout folder for a patient-aware split).`,
     );
     if (data.train.height !== size) notes.push(`images resized from ${data.train.height} px to the profile's ${size} px`);
   }
@@ -185,6 +222,15 @@ export async function loadXrayData(options: LoadOptions): Promise<XrayData> {
   if (split.method === 'patient-aware') {
     split.patients = { train: new Set(train.patients).size, val: new Set(val.patients).size, test: new Set(test.patients).size };
   }
+  const finalSets = { train, val, test };
+  const leakage: LeakageReport = {
+    splits: splitOverlaps(Object.entries(finalSets).map(([name, set]) => ({ name, set })), duplicates.pairs),
+    source: splitOverlaps(sourceSets, duplicates.pairs),
+    withoutPatientId: Object.fromEntries(Object.entries(finalSets).map(([name, set]) => [name, set.patients.filter((p) => p.startsWith('?')).length])),
+    similarChecked: duplicates.similarChecked,
+  };
+  notes.push(...leakageNotes(leakage), ...classCountNotes({ ...finalSets, split, sourceCounts }));
+  checkLeakage(leakage, policy, describeSource(source));
   return {
     source,
     profile: profile.name,
@@ -201,6 +247,7 @@ export async function loadXrayData(options: LoadOptions): Promise<XrayData> {
     cacheHit,
     sourceCounts,
     sourceSizes,
+    leakage,
   };
 }
 

@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../util/fs';
 import { ProgressSink, silentProgress } from '../util/progress';
 import { CLASS_NAMES, ImageSet } from './classes';
 import { decodeXray, Fit, pathProblem, SKIP_BAD_IMAGES } from './decode';
+import { contentHash } from './leakage';
 import { patientIdOf } from './patients';
 
 /**
@@ -265,6 +266,11 @@ export interface FolderImages {
   scan: FolderScan;
   /** Whether this came from the cache, and the cache file. */
   cache: { hit: boolean; file?: string };
+  /**
+   * SHA-256 of each readable file's bytes, by image id (`rel`): the leakage check's "identical".
+   * Computed on every load from the same read that keys the cache.
+   */
+  hashes: Map<string, string>;
 }
 
 /** Bump when decoding changes, so old caches are not reused (2: EXIF orientation, percentile windowing; 3: DICOM). */
@@ -281,37 +287,44 @@ export async function loadImageFolder(root: string, options: FolderLoadOptions):
   const scan = scanImageFolder(root);
   const policy = options.onBadImage ?? 'error';
   let cacheFile: string | undefined;
+  const { digest, hashes } = readSources(scan, onProgress);
   if (options.cacheDir !== undefined) {
-    const digest = contentDigest(scan, onProgress);
     const key = crypto.createHash('sha256').update(JSON.stringify({ v: CACHE_VERSION, digest, size: options.size, fit: options.fit, policy })).digest('hex').slice(0, 24);
     cacheFile = path.join(options.cacheDir, 'images', `${key}.bin`);
     const cached = readCache(cacheFile, scan);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) return { ...cached, hashes };
   }
   const decoded = await decodeAll(scan, options.size, options.fit, policy, onProgress, options.concurrency ?? 4);
   if (cacheFile !== undefined) writeCache(cacheFile, decoded);
-  return { ...decoded, cache: { hit: false, file: cacheFile } };
+  return { ...decoded, cache: { hit: false, file: cacheFile }, hashes };
 }
 
-function contentDigest(scan: FolderScan, onProgress: ProgressSink): string {
+/**
+ * Read every file once: the digest of the whole folder (names, splits and bytes: the cache key)
+ * and each file's own SHA-256 (the leakage check; it adds 0.03 s for the 5840 real images).
+ */
+function readSources(scan: FolderScan, onProgress: ProgressSink): { digest: string; hashes: Map<string, string> } {
   const h = crypto.createHash('sha256');
+  const hashes = new Map<string, string>();
   scan.files.forEach((f, i) => {
     h.update(`${f.rel}\0${f.split}\0`);
     // An unreadable entry counts by its problem, so fetching or fixing it later makes a new key.
     if (f.unreadable !== undefined) h.update(`unreadable\0${f.unreadable.problem}`);
     else {
       try {
-        h.update(fs.readFileSync(f.abs));
+        const bytes = fs.readFileSync(f.abs);
+        h.update(bytes);
+        hashes.set(f.rel, contentHash(bytes));
       } catch (err) {
         h.update(`unreadable\0${(err as NodeJS.ErrnoException).code ?? messageOf(err)}`);
       }
     }
     if (i % 256 === 0 || i === scan.files.length - 1) onProgress({ label: 'check source files', done: i + 1, total: scan.files.length, unit: 'files' });
   });
-  return h.digest('hex');
+  return { digest: h.digest('hex'), hashes };
 }
 
-type Decoded = Omit<FolderImages, 'cache'>;
+type Decoded = Omit<FolderImages, 'cache' | 'hashes'>;
 
 async function decodeAll(scan: FolderScan, size: number, fit: Fit, policy: BadImagePolicy, onProgress: ProgressSink, concurrency: number): Promise<Decoded> {
   const results: ({ pixels: Uint8Array; w: number; h: number; windowed: boolean } | { error: string })[] = new Array(scan.files.length);
@@ -427,7 +440,7 @@ function writeCache(file: string, d: Decoded): void {
 }
 
 /** The cached decode, or undefined when absent or unreadable (a bad cache is rebuilt, not fatal). */
-function readCache(file: string, scan: FolderScan): FolderImages | undefined {
+function readCache(file: string, scan: FolderScan): Decoded & { cache: FolderImages['cache'] } | undefined {
   if (!fs.existsSync(file)) return undefined;
   try {
     const buf = fs.readFileSync(file);

@@ -1,4 +1,4 @@
-/** The X-rays: Kaggle-layout folders and MedMNIST files, decoding, the cache, patient-aware splits, augmentation and batches. */
+/** The X-rays: Kaggle-layout folders and MedMNIST files, decoding, the cache, patient-aware splits, the leakage and class-count checks, augmentation and batches. */
 export { CLASS_NAMES, NUM_CLASSES, classCounts, imageAt, setLength, subset } from './classes';
 export type { ClassName, ImageSet } from './classes';
 export { decodeXray, FITS, WINDOW_PERCENTILES, windowTo8Bit } from './decode';
@@ -7,6 +7,10 @@ export type { DicomSummary, DicomVoi } from './dicom';
 export { loadImageFolder, scanImageFolder } from './imagefolder';
 export type { BadImagePolicy, FolderImages, FolderScan } from './imagefolder';
 export { patientIdOf } from './patients';
+export { checkLeakage, contentHash, describeOverlap, dHash, DHASH_MIN_SIZE, DHASH_SIDE, findDuplicates, hashDistance, LEAKAGE_POLICIES, leakageNotes, leakagePolicy, leaks, linkDuplicates, SIMILAR_MAX_BITS, splitOverlaps } from './leakage';
+export type { DuplicatePair, HashedSet, LeakagePolicy, LeakageReport, SplitOverlap } from './leakage';
+export { checkSplitsMeasurable, classCountNotes, classCountProblems, countsText, describeClassCounts, FEW_IMAGES_PER_CLASS, MIN_IMAGES_PER_CLASS } from './measurable';
+export type { ClassCountProblem, SplitsToCheck } from './measurable';
 export { patientOverlap, patientSplit, stratifiedSubset } from './split';
 export type { PatientSplit } from './split';
 export { augmentBatch, augmentPreview, drawAugment, NO_AUGMENT, XRAY_AUGMENT } from './augment';
@@ -16,7 +20,7 @@ export type { BatchOrder, PixelStats } from './batches';
 export { DEFAULT_MEDMNIST_SIZE, describeSource, loadXrayData, resolveDataSource } from './dataset';
 export type { DataSource, LoadOptions, XrayData } from './dataset';
 export { dataStats, pixelHistogram, summary } from './stats';
-export type { DataStats, SplitRow, Summary } from './stats';
+export type { DataStats, LeakageStats, OverlapStats, SplitRow, Summary } from './stats';
 export { checkTwoClasses, downloadPneumoniaMnist, medmnistPath, MEDMNIST_SIZES, PNEUMONIAMNIST, readMedmnist } from './medmnist';
 export { readNpz } from './npz';
 export { downloadFile } from './download';

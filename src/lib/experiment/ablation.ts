@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ensureBackend } from '../backend';
 import { loadSettings } from '../config/settings';
 import { loadXrayData, XrayData } from '../data/dataset';
+import type { LeakagePolicy } from '../data/leakage';
 import { resolveStep, STEP_IDS } from '../models/steps';
 import { ablationDir, EpochMetrics, Predictions, readRunResult, runDirOf, RunResult, RunSpec, writeAblationMeta, writePredictions, writeRunResult } from '../runs';
 import { TrainRecipe, withOverrides } from '../train/recipe';
@@ -65,6 +66,10 @@ export interface AblationOptions {
   runsDir?: string;
   /** Use these data instead of loading the profile's (tests). */
   data?: XrayData;
+  /** When the profile's data are loaded: `warn` (default) or `error` on patients or images shared across splits (LoadOptions.leakage). */
+  leakage?: LeakagePolicy;
+  /** Called once with the data this ablation loaded, before the first run trains (e.g. to show data.notes). */
+  onData?: (data: XrayData) => void;
   onRunStart?: (spec: RunSpec, index: number, total: number, skipped: boolean) => void;
   onProgress?: (spec: RunSpec, p: TrainProgress) => void;
   onEpoch?: (spec: RunSpec, m: EpochMetrics, history: readonly EpochMetrics[]) => void;
@@ -101,7 +106,10 @@ export async function runAblation(options: AblationOptions = {}): Promise<Ablati
       out.push({ spec, result: done, skipped: true });
       continue;
     }
-    data ??= await loadXrayData({ profile });
+    if (data === undefined) {
+      data = await loadXrayData({ profile, leakage: options.leakage });
+      options.onData?.(data);
+    }
     const result = await runOne(spec, profile, recipe, data, runDir, options);
     options.onRunEnd?.(spec, result);
     out.push({ spec, result, skipped: false });

@@ -1,4 +1,6 @@
+import { classCounts } from '../data/classes';
 import { loadXrayData, XrayData } from '../data/dataset';
+import { countsText, MIN_IMAGES_PER_CLASS } from '../data/measurable';
 import { loadClassifier } from '../eval/inference';
 import { bootstrap, chooseThreshold, confusion, Confusion, Interval, MetricName, reliability, ReliabilityBin, rocCurve, ThresholdRule } from '../metrics/classification';
 import { mean, std } from '../metrics/stats';
@@ -37,10 +39,13 @@ export interface Evaluation {
 
 /**
  * Evaluate predictions like a clinical paper: the threshold is chosen on validation (never on
- * test) and then applied unchanged; every metric gets a seeded bootstrap 95% interval.
+ * test) and then applied unchanged; every metric gets a seeded bootstrap 95% interval. Refuses
+ * (KitError) a split without an image of each class, where ROC-AUC and sensitivity or
+ * specificity are undefined, and a val split that cannot choose the threshold for that reason.
  */
 export function evaluatePredictions(p: Predictions, split: 'val' | 'test' = 'test', options: EvaluationOptions = {}): Evaluation {
   const rule = options.rule ?? { rule: 'youden' };
+  checkEvaluable(p, split, rule);
   const threshold = chooseThreshold(p.val.labels, p.val.probs, rule);
   const s = p[split];
   const roc = rocCurve(s.labels, s.probs);
@@ -63,6 +68,8 @@ export async function evaluateRun(runDir: string, split: 'val' | 'test' = 'test'
   const run = readRunMeta(runDir);
   const rounds = options.rounds ?? getProfile(run.profile).evaluation.bootstrapRounds;
   const data = options.data ?? (await loadXrayData({ profile: getProfile(run.profile) }));
+  // Before loading the model: a split that cannot be scored is refused with its counts.
+  checkEvaluable({ val: { labels: [...data.val.labels] }, test: { labels: [...data.test.labels] } }, split, options.rule ?? { rule: 'youden' }, runDir);
   const counts = run.data?.counts;
   if (counts !== undefined && (counts['train'] !== data.train.labels.length || counts['val'] !== data.val.labels.length || counts['test'] !== data.test.labels.length)) {
     throw new KitError(`the data differ from the run's: it trained on ${JSON.stringify(counts)}, now train ${data.train.labels.length}, val ${data.val.labels.length}, test ${data.test.labels.length}`, {
@@ -79,6 +86,22 @@ export async function evaluateRun(runDir: string, split: 'val' | 'test' = 'test'
     return { evaluation: evaluatePredictions(predictions, split, { ...options, rounds }), predictions, meta: clf.meta };
   } finally {
     clf.model.dispose();
+  }
+}
+
+/**
+ * Both classes in the evaluated split (ROC-AUC, sensitivity, specificity), and in val when the
+ * threshold is chosen there (Youden's J, a sensitivity target): otherwise a KitError naming the
+ * split and its counts, instead of a table of NaN.
+ */
+function checkEvaluable(p: Record<'val' | 'test', { labels: ArrayLike<number> }>, split: 'val' | 'test', rule: ThresholdRule, where?: string): void {
+  const lacking = (labels: ArrayLike<number>): boolean => classCounts(Uint8Array.from(labels)).some((c) => c < MIN_IMAGES_PER_CLASS);
+  const fix = 'look at the splits with `npx convnext-xray data stats`, add images of the missing class, and train again (training itself refuses such splits)';
+  if (rule.rule !== 'fixed' && lacking(p.val.labels)) {
+    throw new KitError(`cannot choose the decision threshold on val: it has ${countsText(p.val.labels)} images, and ${rule.rule === 'youden' ? "Youden's J (sensitivity + specificity − 1)" : 'a sensitivity target'} needs at least ${MIN_IMAGES_PER_CLASS} of each class`, { where, fix });
+  }
+  if (lacking(p[split].labels)) {
+    throw new KitError(`cannot evaluate ${split}: it has ${countsText(p[split].labels)} images; ROC-AUC, sensitivity and specificity need at least ${MIN_IMAGES_PER_CLASS} of each class, and would be NaN`, { where, fix });
   }
 }
 

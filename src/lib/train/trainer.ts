@@ -5,7 +5,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { augmentBatch } from '../data/augment';
 import { batchCount, batchImages, batchIndices, batchLabels, normalize, PixelStats } from '../data/batches';
 import { CLASS_NAMES, ImageSet } from '../data/classes';
-import { XrayData } from '../data/dataset';
+import { describeSource, XrayData } from '../data/dataset';
+import { checkSplitsMeasurable } from '../data/measurable';
 import { accuracy, rocAuc } from '../metrics/classification';
 import { buildModel } from '../models/build';
 import { fuseForInference } from '../models/fuse';
@@ -80,7 +81,9 @@ export interface TrainResult {
 /**
  * Train one roadmap step on the X-rays with the recipe. Validates every epoch, keeps the best
  * weights by validation AUC, and (with a runDir) checkpoints after every epoch so a killed run
- * resumes where it stopped and reaches the same weights as an uninterrupted one.
+ * resumes where it stopped and reaches the same weights as an uninterrupted one. Refuses, before
+ * any work, splits without an image of each class (data/measurable.ts): val could not rank
+ * epochs by AUC, nor test report one.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   await ensureBackend();
@@ -94,6 +97,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 async function trainOnBackend(options: TrainOptions): Promise<TrainResult> {
   const { data, recipe, seed } = options;
   validateRecipe(recipe);
+  checkSplitsMeasurable(data, `${describeSource(data.source)}, profile ${data.profile}`);
   const config = configFor(options.step, { scale: options.scale, inChannels: 1, numClasses: CLASS_NAMES.length, dropPath: recipe.dropPath });
   checkBatchFits(planModel(config, data.size), recipe.batchSize);
   const started = Date.now();
