@@ -18,6 +18,8 @@ require(main).main(process.argv.slice(2)).then(
   (err) => {
     if (err && err.name === 'KitError') {
       process.stderr.write(`convnext-xray: ${err.message}\n`);
+      // An interrupt exits 130 (SIGINT) or 143 (SIGTERM), like a program killed by the signal.
+      if (Number.isInteger(err.exitCode)) process.exit(err.exitCode);
     } else {
       // Not an error the kit raised on purpose: say so plainly; the stack trace only on request.
       const detail = process.env.KIT_DEBUG === '1' ? (err && err.stack) || String(err) : (err && err.message) || String(err);

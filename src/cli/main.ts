@@ -11,6 +11,7 @@ import { predictCommand } from './commands/predict';
 import { reportCommand } from './commands/report';
 import { stagesCommand } from './commands/stages';
 import { trainCommand } from './commands/train';
+import { forCommandLine } from './errors';
 
 /** Every command, in the order `--help` lists them (and unknown-command errors suggest them). */
 const COMMANDS: readonly Command[] = [
@@ -33,7 +34,7 @@ function usage(): string {
   return lines.join('\n');
 }
 
-/** Run the CLI; returns the exit code. */
+/** Run the CLI; returns the exit code. Errors are thrown as the CLI prints them (bin/convnext-xray.js): KitErrors with their command-line fix, and an `exitCode` when it is not 1. */
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === 'help') {
     print(usage());
@@ -53,5 +54,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     print(`convnext-xray ${command.name}: ${command.summary}\n\n${helpText(command.options)}`);
     return 0;
   }
-  return command.invoke(rest);
+  try {
+    return await command.invoke(rest);
+  } catch (err) {
+    throw forCommandLine(err, command);
+  }
 }

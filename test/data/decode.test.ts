@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { decodeXray, FITS, windowTo8Bit } from '../../src/lib/data/decode';
 import { KitError } from '../../src/lib/util/errors';
-import { sharedXrays, tempDir, writeGrayImage } from '../helpers/data';
+import { gradient, sharedXrays, tempDir, writeGrayImage } from '../helpers/data';
 import { tiff } from '../helpers/formats';
 
 /** A PNG written by hand (not by the library under test): 16-bit gray or RGBA. */
@@ -110,6 +110,31 @@ test('decodeXray() names the file of a truncated JPEG and of a non-image file', 
       return true;
     });
   }
+});
+
+test('decodeXray() says "truncated" for a JPEG or PNG cut short (file or buffer), not only what the decoder said', async () => {
+  const dir = tempDir();
+  const jpeg = fs.readFileSync(path.join(sharedXrays(), 'train', 'NORMAL', 'IM-0115-0001.jpeg'));
+  const pngBytes = await sharp(Buffer.from(gradient(40, 40)), { raw: { width: 40, height: 40, channels: 1 } }).png().toBuffer();
+  fs.writeFileSync(path.join(dir, 'half.jpeg'), jpeg.subarray(0, jpeg.length >> 1));
+  fs.writeFileSync(path.join(dir, 'half.png'), pngBytes.subarray(0, pngBytes.length >> 1));
+  const cases: [string | Buffer, RegExp][] = [
+    [path.join(dir, 'half.jpeg'), /the file is truncated: it ends before its image data does \(no JPEG end marker\) \(the decoder says: /],
+    [jpeg.subarray(0, jpeg.length - 200), /the file is truncated: .*\(no JPEG end marker\)/],
+    [path.join(dir, 'half.png'), /the file is truncated: .*\(no PNG IEND chunk\)/],
+  ];
+  for (const [input, problem] of cases) {
+    await assert.rejects(decodeXray(input, 16, 'squash'), (err: unknown) => {
+      assert.ok(err instanceof KitError);
+      assert.match(err.message, /^cannot read image: /);
+      assert.match(err.message, problem);
+      assert.match(err.fix, /^download or copy the file again/);
+      return true;
+    });
+  }
+  // A whole file that is not an image is not called truncated.
+  fs.writeFileSync(path.join(dir, 'notes.txt'), 'not an image');
+  await assert.rejects(decodeXray(path.join(dir, 'notes.txt'), 16, 'squash'), (err: unknown) => err instanceof KitError && !/truncated:/.test(err.problem) && /unsupported image format/.test(err.problem));
 });
 
 test('decodeXray() refuses an image over the pixel limit before decoding it', async () => {

@@ -91,6 +91,32 @@ test('predict refuses a non-image, a folder without a checkpoint, and a checkpoi
   await assert.rejects(loadClassifier(copy), /takes 1 channel\(s\) but the metadata says 3/);
 });
 
+test('predictFiles() says what is wrong with each path before predicting anything, with a fix for the library and one for the CLI', async () => {
+  const clf = await loadClassifier(runDir);
+  const dir = tempDir();
+  const real = path.join(sharedXrays(), 'test', 'NORMAL', fs.readdirSync(path.join(sharedXrays(), 'test', 'NORMAL'))[0] as string);
+  const bytes = fs.readFileSync(real);
+  const cut = path.join(dir, 'cut.jpeg');
+  fs.writeFileSync(cut, bytes.subarray(0, bytes.length >> 1));
+  const cases: [string[], RegExp, RegExp, RegExp][] = [
+    [[real, path.join(dir, 'nope.jpeg')], /^cannot predict: the file does not exist$/, /^check the path, or leave the file out$/, /^check the path, or leave the file off the command line$/],
+    [[dir], /^cannot predict: this is a folder, not an image file$/, /^give the image files in it/, /^give the image files in it, e.g. `npx convnext-xray predict .*\*\.jpeg --checkpoint …`$/],
+    [[cut], /^cannot read image: the file is truncated: it ends before its image data does/, /^download or copy the file again .*, or leave the file out$/, /, or leave the file off the command line$/],
+  ];
+  for (const [files, problem, fix, cliFix] of cases) {
+    await assert.rejects(predictFiles(clf, files), (e: unknown) => {
+      assert.ok(e instanceof KitError, String(e));
+      assert.match(e.problem, problem);
+      assert.match(e.fix, fix);
+      assert.match(e.cliFix ?? '', cliFix);
+      // predictFiles has no onBadImage option: neither fix may suggest it.
+      assert.doesNotMatch(e.fix + (e.cliFix ?? ''), /onBadImage|skip-bad-images|unsupported image format/);
+      return true;
+    });
+  }
+  clf.model.dispose();
+});
+
 test('the standalone HTML report holds the ablation and evaluation plots with Plotly inlined once', () => {
   const html = standaloneHtml(ablationHtmlPage(ablationDir, { rounds: 50 }));
   assert.equal(html.split('window.Plotly = Plotly').length - 1, 1, 'plotly.js inlined exactly once');

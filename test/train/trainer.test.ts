@@ -9,8 +9,8 @@ import { subset } from '../../src/lib/data/classes';
 import { loadXrayData } from '../../src/lib/data/dataset';
 import { planModel } from '../../src/lib/models/plan';
 import { configFor } from '../../src/lib/models/steps';
-import { runPaths } from '../../src/lib/runs';
-import { checkBatchFits, evaluateSet, train } from '../../src/lib/train/trainer';
+import { runLockHolder, runPaths } from '../../src/lib/runs';
+import { checkBatchFits, evaluateSet, train, TrainingInterrupted } from '../../src/lib/train/trainer';
 import { TrainRecipe } from '../../src/lib/train/recipe';
 import { KitError } from '../../src/lib/util/errors';
 import { sharedXrays, tempDir } from '../helpers/data';
@@ -64,6 +64,104 @@ test('kill after epoch 1 of 2, resume: the same weights as an uninterrupted run'
   assert.equal(fs.readFileSync(runPaths(dir).metrics, 'utf8').trim().split('\n').length, 2);
   straight.model.dispose();
   resumed.model.dispose();
+});
+
+test('abort in the middle of epoch 2 of 3, resume: the same weights as an uninterrupted run; the stop says where, keeps epoch 1 and frees the run', async () => {
+  const data = squaresData(32, { train: 48, val: 16, test: 16 });
+  const recipe = { ...quick, epochs: 3 };
+  const straight = await train({ step: 'separate-downsampling', scale: 'smoke', seed: 3, data, recipe, runDir: path.join(tempDir(), 'run') });
+  const dir = path.join(tempDir(), 'run');
+  const controller = new AbortController();
+  // 48 images, batch 16: 3 steps per epoch. Abort once step 2 of epoch 2 is done: step 3 never runs.
+  const onProgress = (p: { phase: string; epoch: number; step: number }): void => {
+    if (p.phase === 'train' && p.epoch === 2 && p.step === 2) controller.abort('test abort');
+  };
+  await assert.rejects(train({ step: 'separate-downsampling', scale: 'smoke', seed: 3, data, recipe, runDir: dir, signal: controller.signal, onProgress }), (e: unknown) => {
+    assert.ok(e instanceof TrainingInterrupted, String(e));
+    assert.deepEqual([e.epoch, e.step, e.steps, e.checkpointEpoch, e.reason], [2, 3, 3, 1, 'test abort']);
+    assert.match(e.message, /training interrupted \(test abort\) at epoch 2\/3, step 3\/3; the checkpoint of epoch 1 is kept/);
+    assert.match(e.fix, /run again to resume[\s\S]*resumes from epoch 2/);
+    assert.match(e.cliFix ?? '', /run the same command again to resume/);
+    return true;
+  });
+  assert.equal(runLockHolder(dir), undefined, 'the lock is released');
+  assert.equal(fs.readFileSync(runPaths(dir).metrics, 'utf8').trim().split('\n').length, 1, 'only epoch 1 was recorded');
+  const resumed = await train({ step: 'separate-downsampling', scale: 'smoke', seed: 3, data, recipe, runDir: dir });
+  assert.deepEqual(resumed.history.map((h) => h.epoch), [1, 2, 3]);
+  const lastWeights = (d: string): Buffer => fs.readFileSync(path.join(runPaths(d).last, 'weights.bin'));
+  assert.ok(lastWeights(dir).equals(lastWeights(straight.runDir as string)), 'identical final weights');
+  assert.deepEqual(resumed.history.map((h) => [h.trainLoss, h.valAuc]), straight.history.map((h) => [h.trainLoss, h.valAuc]));
+  // Aborted before it starts: nothing trained, nothing saved, an error all the same.
+  await assert.rejects(train({ step: 'resnet', scale: 'smoke', seed: 0, data, recipe, signal: AbortSignal.abort('early') }), /interrupted \(early\) at epoch 1\/3, step 1\/3; nothing was saved/);
+  straight.model.dispose();
+  resumed.model.dispose();
+});
+
+test('one writer per run in a process: a second train() of a running run is refused; a re-run right after an interrupt waits for the old loop, then resumes', async () => {
+  const data = squaresData(32, { train: 48, val: 16, test: 16 });
+  const recipe = { ...quick, epochs: 3 };
+  const options = { step: 'separate-downsampling', scale: 'smoke' as const, seed: 3, data, recipe };
+  const straight = await train({ ...options, runDir: path.join(tempDir(), 'run') });
+  const dir = path.join(tempDir(), 'run');
+  const controller = new AbortController();
+  let second: Promise<unknown> | undefined;
+  let rerun: ReturnType<typeof train> | undefined;
+  const waits: unknown[] = [];
+  const originalError = console.error;
+  console.error = (...args: unknown[]) => waits.push(args.join(' '));
+  try {
+    const first = train({
+      ...options, runDir: dir, signal: controller.signal,
+      onProgress: (p) => {
+        if (p.phase !== 'train') return;
+        // A loop not awaited (as a notebook cell can leave one): the second writer is refused.
+        if (p.epoch === 1 && p.step === 1) second ??= train({ ...options, runDir: dir }).then(() => 'trained', (e: unknown) => e);
+        // Kernel › Interrupt, and the cell run again at once, while the old loop is still in its step.
+        if (p.epoch === 2 && p.step === 1 && rerun === undefined) {
+          controller.abort('kernel interrupt (SIGINT)');
+          rerun = train({ ...options, runDir: dir });
+        }
+      },
+    });
+    await assert.rejects(first, (e: unknown) => e instanceof TrainingInterrupted && e.epoch === 2 && e.step === 2);
+    const refused = await second;
+    assert.ok(refused instanceof KitError, `the second writer was not refused: ${String(refused)}`);
+    assert.match(refused.message, new RegExp(`already being trained in this process \\(pid ${process.pid}, since `));
+    assert.match(refused.fix, /Kernel › Interrupt/);
+    assert.ok(rerun !== undefined);
+    const resumed = await rerun;
+    assert.deepEqual(resumed.history.map((h) => h.epoch), [1, 2, 3]);
+    const lastWeights = (d: string): Buffer => fs.readFileSync(path.join(runPaths(d).last, 'weights.bin'));
+    assert.ok(lastWeights(dir).equals(lastWeights(straight.runDir as string)), 'identical final weights');
+    assert.match(String(waits[0]), /waiting for the interrupted training of this run/);
+    resumed.model.dispose();
+  } finally {
+    console.error = originalError;
+  }
+  assert.equal(runLockHolder(dir), undefined);
+  straight.model.dispose();
+});
+
+test('stopOnSigint: SIGINT stops train() at the next step (as Kernel › Interrupt does in tslab); the listener is removed afterwards', async () => {
+  const data = squaresData(32, { train: 48, val: 16, test: 16 });
+  // A listener of the test's own keeps a stray SIGINT from ending the test process.
+  const guard = (): void => undefined;
+  process.on('SIGINT', guard);
+  const listeners = process.listenerCount('SIGINT');
+  try {
+    await assert.rejects(
+      train({
+        step: 'resnet', scale: 'smoke', seed: 0, data, recipe: { ...quick, epochs: 2 }, runDir: path.join(tempDir(), 'run'), stopOnSigint: true,
+        onProgress: (p) => {
+          if (p.phase === 'train' && p.epoch === 1 && p.step === 2) process.kill(process.pid, 'SIGINT');
+        },
+      }),
+      (e: unknown) => e instanceof TrainingInterrupted && e.reason === 'kernel interrupt (SIGINT)' && e.epoch === 1 && e.checkpointEpoch === 0 && /no epoch had finished/.test(e.message),
+    );
+    assert.equal(process.listenerCount('SIGINT'), listeners, 'train() removed its listener');
+  } finally {
+    process.off('SIGINT', guard);
+  }
 });
 
 test('a last/ checkpoint from before the role names (kit format 1) resumes to the same weights; without its config it is refused, untouched', async () => {

@@ -1,15 +1,17 @@
 import * as path from 'node:path';
 import { selectBackend } from '../../lib/backend';
 import { parseShard, runAblation } from '../../lib/experiment/ablation';
+import { getProfile } from '../../lib/experiment/profiles';
+import { withOverrides } from '../../lib/train/recipe';
 import { formatDuration } from '../../lib/util/progress';
 import { parseOverrides, splitList } from '../args';
 import { defineCommand, print } from '../command';
-import { resolveRunsDir, trainBar } from '../common';
+import { epochLines, resolveRunsDir, stopOnSignals, trainBar } from '../common';
 import { printDataNotes, STRICT_SPLITS_HELP } from './train';
 
 export const ablateCommand = defineCommand({
   name: 'ablate',
-  summary: 'train steps × seeds under a profile; finished runs are skipped, --shard splits the work',
+  summary: 'train steps × seeds under a profile; finished runs are skipped, --shard splits the work, Ctrl-C stops at the next step',
   options: {
     profile: { kind: 'string', help: 'smoke | cpu | default | paper (default: KIT_PROFILE or default)' },
     seeds: { kind: 'number', help: 'seeds per step (default: the profile\'s)' },
@@ -21,22 +23,30 @@ export const ablateCommand = defineCommand({
   },
   run: async (_, o) => {
     const overrides = parseOverrides(o.override);
+    const epochs = withOverrides(getProfile(o.profile).train, overrides).epochs;
     await selectBackend();
     const bar = trainBar();
-    const outcome = await runAblation({
-      profile: o.profile,
-      seeds: o.seeds,
-      steps: splitList(o.steps),
-      shard: o.shard === undefined ? undefined : parseShard(o.shard),
-      overrides,
-      runsDir: resolveRunsDir(o['runs-dir']),
-      leakage: o['strict-splits'] ? 'error' : 'warn',
-      onData: printDataNotes,
-      onRunStart: (spec, i, total, skipped) => process.stderr.write(`[${i + 1}/${total}] ${spec.step} seed ${spec.seed}${skipped ? ': finished before, skipped' : ''}\n`),
-      onProgress: bar,
-      onRunEnd: (spec, r) => process.stderr.write(`    ${spec.step} seed ${spec.seed}: val AUC ${r.best.valAuc.toFixed(3)}, test AUC ${r.test.auc.toFixed(3)}, ${formatDuration(r.wallSeconds)}\n`),
-    });
-    print(`ablation ${outcome.id}: ${outcome.runs.length} runs in this shard (${outcome.runs.filter((r) => r.skipped).length} skipped); report: npx convnext-xray report ${path.relative(process.cwd(), outcome.dir)}`);
-    return 0;
+    const stop = stopOnSignals();
+    try {
+      const outcome = await runAblation({
+        profile: o.profile,
+        seeds: o.seeds,
+        steps: splitList(o.steps),
+        shard: o.shard === undefined ? undefined : parseShard(o.shard),
+        overrides,
+        runsDir: resolveRunsDir(o['runs-dir']),
+        leakage: o['strict-splits'] ? 'error' : 'warn',
+        onData: printDataNotes,
+        signal: stop.signal,
+        onRunStart: (spec, i, total, skipped) => process.stderr.write(`[${i + 1}/${total}] ${spec.step} seed ${spec.seed}${skipped ? ': finished before, skipped' : ''}\n`),
+        onProgress: bar,
+        onEpoch: epochLines(epochs),
+        onRunEnd: (spec, r) => process.stderr.write(`    ${spec.step} seed ${spec.seed}: val AUC ${r.best.valAuc.toFixed(3)}, test AUC ${r.test.auc.toFixed(3)}, ${formatDuration(r.wallSeconds)}\n`),
+      });
+      print(`ablation ${outcome.id}: ${outcome.runs.length} runs in this shard (${outcome.runs.filter((r) => r.skipped).length} skipped); report: npx convnext-xray report ${path.relative(process.cwd(), outcome.dir)}`);
+      return 0;
+    } finally {
+      stop.dispose();
+    }
   },
 });

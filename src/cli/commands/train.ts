@@ -2,13 +2,14 @@ import { selectBackend } from '../../lib/backend';
 import { loadXrayData, XrayData } from '../../lib/data/dataset';
 import { ablationId, runOne } from '../../lib/experiment/ablation';
 import { getProfile } from '../../lib/experiment/profiles';
-import { ablationDir, runDirOf } from '../../lib/runs';
+import { resolveStep } from '../../lib/models/steps';
+import { ablationDir, lockRun, runDirOf } from '../../lib/runs';
 import { withOverrides } from '../../lib/train/recipe';
 import { KitError } from '../../lib/util/errors';
 import { formatDuration, terminalProgress } from '../../lib/util/progress';
 import { parseOverrides } from '../args';
 import { defineCommand, print, printJson } from '../command';
-import { resolveRunsDir, trainBar } from '../common';
+import { epochLines, resolveRunsDir, stopOnSignals, trainBar } from '../common';
 
 export const STRICT_SPLITS_HELP = 'refuse to train when train, val and test share a patient id or an identical or near-identical image (default: train, with a warning)';
 
@@ -19,7 +20,7 @@ export function printDataNotes(data: Pick<XrayData, 'notes'>): void {
 
 export const trainCommand = defineCommand({
   name: 'train',
-  summary: 'train one roadmap step with one seed under a profile (resumes a killed run)',
+  summary: 'train one roadmap step with one seed under a profile (resumes a killed or interrupted run)',
   options: {
     step: { kind: 'string', help: 'roadmap step, group or kernel variant (see `stages`)' },
     seed: { kind: 'number', help: 'seed of initialization, batch order, augmentation (default 0)' },
@@ -31,18 +32,29 @@ export const trainCommand = defineCommand({
   },
   run: async (_, o) => {
     if (o.step === undefined) throw new KitError('train needs --step', { fix: 'e.g. --step separate-downsampling (list: `npx convnext-xray stages`)' });
+    resolveStep(o.step);
     const profile = getProfile(o.profile);
     const overrides = parseOverrides(o.override);
     const recipe = withOverrides(profile.train, overrides);
     const spec = { step: o.step, seed: o.seed ?? 0, profile: profile.name, overrides };
-    await selectBackend();
-    const data = await loadXrayData({ profile, onProgress: terminalProgress(), leakage: o['strict-splits'] ? 'error' : 'warn' });
-    printDataNotes(data);
     const dir = runDirOf(ablationDir(resolveRunsDir(o['runs-dir']), ablationId(profile.name, overrides)), spec);
-    const bar = trainBar();
-    const result = await runOne(spec, profile, recipe, data, dir, { onProgress: bar });
-    if (o.json) printJson(result);
-    else print(`${spec.step} seed ${spec.seed}: best val AUC ${result.best.valAuc.toFixed(3)} (epoch ${result.best.epoch}), test AUC ${result.test.auc.toFixed(3)}, test acc ${result.test.acc.toFixed(3)}; ${result.imgPerSec.toFixed(0)} img/s, ${formatDuration(result.wallSeconds)}; ${dir}`);
-    return 0;
+    // Ctrl-C stops at the next step; the run folder is ours before the (long) data loading, so a second `train` is refused at once.
+    const stop = stopOnSignals();
+    try {
+      const lock = await lockRun(dir);
+      try {
+        await selectBackend();
+        const data = await loadXrayData({ profile, onProgress: terminalProgress(), leakage: o['strict-splits'] ? 'error' : 'warn' });
+        printDataNotes(data);
+        const result = await runOne(spec, profile, recipe, data, dir, { onProgress: trainBar(), onEpoch: epochLines(recipe.epochs), signal: stop.signal, lock });
+        if (o.json) printJson(result);
+        else print(`${spec.step} seed ${spec.seed}: best val AUC ${result.best.valAuc.toFixed(3)} (epoch ${result.best.epoch}), test AUC ${result.test.auc.toFixed(3)}, test acc ${result.test.acc.toFixed(3)}; ${result.imgPerSec.toFixed(0)} img/s, ${formatDuration(result.wallSeconds)}; ${dir}`);
+        return 0;
+      } finally {
+        lock.release();
+      }
+    } finally {
+      stop.dispose();
+    }
   },
 });

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { requireBackend } from '../util/errors';
 import { Rng } from '../util/rng';
 import { CLASS_NAMES, classCounts, ImageSet, setLength } from './classes';
 
@@ -62,6 +63,7 @@ export function batchIndices(n: number, batchSize: number, order: BatchOrder): n
 
 /** Images at `indices` as a float32 tensor [B, H, W, 1] in [0, 1] (NHWC, TF.js's layout). */
 export function batchImages(set: ImageSet, indices: readonly number[]): tf.Tensor4D {
+  requireBackend();
   const px = set.size * set.size;
   const data = new Float32Array(indices.length * px);
   indices.forEach((src, dst) => {
@@ -73,6 +75,7 @@ export function batchImages(set: ImageSet, indices: readonly number[]): tf.Tenso
 
 /** Labels at `indices` as int32 [B]. */
 export function batchLabels(set: ImageSet, indices: readonly number[]): tf.Tensor1D {
+  requireBackend();
   return tf.tensor1d(indices.map((i) => set.labels[i] ?? 0), 'int32');
 }
 

@@ -106,9 +106,17 @@ export async function decodeXray(input: string | Buffer, size: number, fit: Fit,
     return out;
   } catch (err) {
     if (err instanceof KitError) throw err;
-    throw new KitError(`cannot read image: ${messageOf(err)}`, {
+    const said = [...new Set(messageOf(err).split('\n').map((l) => l.trim()).filter((l) => l !== ''))].join('; ');
+    const cut = truncation(input, said);
+    if (cut !== undefined) {
+      throw new KitError(`cannot read image: ${cut} (the decoder says: ${said})`, {
+        where: name,
+        fix: `download or copy the file again (an interrupted download or copy leaves it cut short), or delete it, ${SKIP_BAD_IMAGES}`,
+      });
+    }
+    throw new KitError(`cannot read image: ${said}`, {
       where: name,
-      fix: /pixel limit/i.test(messageOf(err))
+      fix: /pixel limit/i.test(said)
         ? `the image is larger than ${MAX_INPUT_PIXELS} pixels; downscale it first (e.g. \`vips resize\` or any image editor)`
         : `replace or delete the file (a truncated download or a non-image file), ${SKIP_BAD_IMAGES}`,
     });
@@ -143,6 +151,44 @@ async function decodeDicomXray(input: string | Buffer, size: number, fit: Fit, n
     out.window = { sampleType: summary.signed ? sampleType.replace(/^u/, '') : sampleType, low: summary.voi.low, high: summary.voi.high };
   }
   return out;
+}
+
+/**
+ * Why a file that failed to decode looks cut short, or undefined: a JPEG without its end marker
+ * (FF D9) or a PNG without its IEND chunk, or the decoder's own words for it (libjpeg's "premature
+ * end", or sharp's "Warning treated as error due to failOn setting", which is how a truncated
+ * scan shows in some libvips versions).
+ */
+function truncation(input: string | Buffer, said: string): string | undefined {
+  let head: Buffer;
+  let tail: Buffer;
+  try {
+    const bytes = typeof input === 'string' ? readEnds(input) : { head: input.subarray(0, 8), tail: input.subarray(Math.max(0, input.length - 64)) };
+    ({ head, tail } = bytes);
+  } catch {
+    return undefined;
+  }
+  const jpeg = head[0] === 0xff && head[1] === 0xd8;
+  const png = head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+  const ended = jpeg ? tail.includes(Buffer.from([0xff, 0xd9])) : png ? tail.includes(Buffer.from('IEND')) : true;
+  if (!ended || /premature end|truncated|unexpected end of/i.test(said)) return `the file is truncated: it ends before its image data does${jpeg ? ' (no JPEG end marker)' : png ? ' (no PNG IEND chunk)' : ''}`;
+  if (/Warning treated as error/i.test(said)) return 'the image data is truncated or damaged';
+  return undefined;
+}
+
+/** The first 8 and the last 64 bytes of a file. */
+function readEnds(file: string): { head: Buffer; tail: Buffer } {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const head = Buffer.alloc(Math.min(8, size));
+    fs.readSync(fd, head, 0, head.length, 0);
+    const tail = Buffer.alloc(Math.min(64, size));
+    fs.readSync(fd, tail, 0, tail.length, size - tail.length);
+    return { head, tail };
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**

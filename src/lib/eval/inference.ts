@@ -5,7 +5,7 @@ import { ensureBackend } from '../backend';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { normalize, PixelStats } from '../data/batches';
 import { CLASS_NAMES } from '../data/classes';
-import { decodeXray, Fit, FITS } from '../data/decode';
+import { decodeXray, Fit, FITS, pathProblem, SKIP_BAD_IMAGES } from '../data/decode';
 import { fuseForInference } from '../models/fuse';
 import { loadModel, MODEL_JSON } from '../models/io';
 import { ModelMeta, runPaths } from '../runs';
@@ -73,13 +73,25 @@ export interface Prediction {
 
 /** Class probabilities for image files, preprocessed exactly as in training. */
 export async function predictFiles(clf: Classifier, files: readonly string[], batchSize = 32): Promise<Prediction[]> {
+  await ensureBackend();
+  // Every path first, so a typo in the 40th file does not come after 39 predictions.
+  for (const file of files) {
+    const problem = pathProblem(file);
+    if (problem === undefined) continue;
+    const folder = fs.existsSync(file) && fs.statSync(file).isDirectory();
+    throw new KitError(`cannot predict: ${problem.problem}`, {
+      where: file,
+      fix: folder ? 'give the image files in it, e.g. fs.readdirSync(folder).map((f) => path.join(folder, f))' : `${problem.fix}, or leave the file out`,
+      cliFix: folder ? `give the image files in it, e.g. \`npx convnext-xray predict ${path.join(file, '*.jpeg')} --checkpoint …\`` : `${problem.fix}, or leave the file off the command line`,
+    });
+  }
   const out: Prediction[] = [];
   const { size, fit } = clf.input;
   const graph = fuseForInference(clf.model);
   try {
     for (let s = 0; s < files.length; s += batchSize) {
       const chunk = files.slice(s, s + batchSize);
-      const pixels = await Promise.all(chunk.map(async (f) => (await decodeXray(f, size, fit, f)).pixels));
+      const pixels = await Promise.all(chunk.map(async (f) => (await decodeForPrediction(f, size, fit)).pixels));
       const data = new Float32Array(chunk.length * size * size);
       pixels.forEach((p, i) => {
         for (let k = 0; k < p.length; k++) data[i * size * size + k] = (p[k] as number) / 255;
@@ -97,4 +109,19 @@ export async function predictFiles(clf: Classifier, files: readonly string[], ba
     graph.dispose();
   }
   return out;
+}
+
+/**
+ * decodeXray, with its fix for prediction: decodeXray ends its fixes with how to skip bad files
+ * when loading a data folder, an option predictFiles does not have (the caller picks the files).
+ */
+async function decodeForPrediction(file: string, size: number, fit: Fit): Promise<{ pixels: Uint8Array }> {
+  try {
+    return await decodeXray(file, size, fit, file);
+  } catch (err) {
+    if (!(err instanceof KitError)) throw err;
+    const skip = [', ', '; '].map((sep) => `${sep}${SKIP_BAD_IMAGES}`).find((tail) => err.fix.endsWith(tail));
+    const fix = skip === undefined ? err.fix : err.fix.slice(0, -skip.length);
+    throw new KitError(err.problem, { where: err.where, fix: `${fix}, or leave the file out`, cliFix: `${fix}, or leave the file off the command line`, cause: err });
+  }
 }

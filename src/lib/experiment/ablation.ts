@@ -5,17 +5,20 @@ import { loadSettings } from '../config/settings';
 import { loadXrayData, XrayData } from '../data/dataset';
 import type { LeakagePolicy } from '../data/leakage';
 import { resolveStep, STEP_IDS } from '../models/steps';
-import { ablationDir, EpochMetrics, Predictions, readRunResult, runDirOf, RunResult, RunSpec, writeAblationMeta, writePredictions, writeRunResult } from '../runs';
+import { ablationDir, EpochMetrics, lockRun, Predictions, readRunResult, runDirOf, RunLock, RunResult, RunSpec, writeAblationMeta, writePredictions, writeRunResult } from '../runs';
 import { TrainRecipe, withOverrides } from '../train/recipe';
-import { evaluateSet, SetEvaluation, train, TrainProgress, TrainResult } from '../train/trainer';
+import { evaluateSet, noteWait, SetEvaluation, train, TrainProgress, TrainResult } from '../train/trainer';
 import { KitError } from '../util/errors';
+import { stopSignal } from '../util/kernel';
 import { getProfile, Profile, ProfileName } from './profiles';
 
 /**
  * An ablation trains a list of roadmap steps × seeds under one profile. Every run is fully
  * described by its RunSpec {step, seed, profile, overrides}; its folder (src/lib/runs) is
  * <runs>/<ablation id>/<step>/<seed>/. A run with a result.json is skipped, so a restarted
- * ablation resumes.
+ * ablation resumes. A run being trained holds its folder's lock (runs/lock.ts), so two processes
+ * (two shards given the same --shard, or a shard and a lone `train`) never train one run at once:
+ * the second stops with an error naming the first.
  */
 
 /** Ablation id: the profile name, plus a short hash of the overrides when there are any. */
@@ -74,6 +77,16 @@ export interface AblationOptions {
   onProgress?: (spec: RunSpec, p: TrainProgress) => void;
   onEpoch?: (spec: RunSpec, m: EpochMetrics, history: readonly EpochMetrics[]) => void;
   onRunEnd?: (spec: RunSpec, result: RunResult) => void;
+  /** Stops the ablation at the running run's next step boundary (TrainingInterrupted); finished runs stay finished. */
+  signal?: AbortSignal;
+  /** Also stop on SIGINT (default: inside a tslab kernel). */
+  stopOnSigint?: boolean;
+}
+
+/** What runOne and trainOrLoad take besides the run: progress hooks, the stop signal, a lock already held. */
+export interface RunHooks extends Pick<AblationOptions, 'onProgress' | 'onEpoch' | 'signal' | 'stopOnSigint'> {
+  /** The run folder's lock, when the caller took it already (the CLI takes it before loading data). */
+  lock?: RunLock;
 }
 
 export interface AblationOutcome {
@@ -96,48 +109,69 @@ export async function runAblation(options: AblationOptions = {}): Promise<Ablati
   const dir = ablationDir(options.runsDir ?? loadSettings().runsDir, id);
   writeAblationMeta(dir, { id, profile: profile.name, overrides, recipe, steps, seeds: options.seeds ?? profile.ablation.seeds });
 
+  // One SIGINT listener (in a kernel) for the whole ablation: an interrupt between runs stops it too.
+  const stop = stopSignal(options.signal, options.stopOnSigint);
+  const hooks: RunHooks = { onProgress: options.onProgress, onEpoch: options.onEpoch, signal: stop.signal, stopOnSigint: false };
   let data = options.data;
   const out: AblationOutcome['runs'] = [];
-  for (const [k, spec] of mine.entries()) {
-    const runDir = runDirOf(dir, spec);
-    const done = readRunResult(runDir);
-    options.onRunStart?.(spec, k, mine.length, done !== undefined);
-    if (done !== undefined) {
-      out.push({ spec, result: done, skipped: true });
-      continue;
+  try {
+    for (const [k, spec] of mine.entries()) {
+      const runDir = runDirOf(dir, spec);
+      const done = readRunResult(runDir);
+      options.onRunStart?.(spec, k, mine.length, done !== undefined);
+      if (done !== undefined) {
+        out.push({ spec, result: done, skipped: true });
+        continue;
+      }
+      if (data === undefined) {
+        data = await loadXrayData({ profile, leakage: options.leakage });
+        options.onData?.(data);
+      }
+      const result = await runOne(spec, profile, recipe, data, runDir, hooks);
+      options.onRunEnd?.(spec, result);
+      out.push({ spec, result, skipped: false });
     }
-    if (data === undefined) {
-      data = await loadXrayData({ profile, leakage: options.leakage });
-      options.onData?.(data);
-    }
-    const result = await runOne(spec, profile, recipe, data, runDir, options);
-    options.onRunEnd?.(spec, result);
-    out.push({ spec, result, skipped: false });
+  } finally {
+    stop.dispose();
   }
   return { id, dir, runs: out };
 }
 
-/** Train one run to the end (resuming a checkpoint if there is one) and evaluate it on test. */
-export async function runOne(spec: RunSpec, profile: Profile, recipe: TrainRecipe, data: XrayData, runDir: string, hooks: Pick<AblationOptions, 'onProgress' | 'onEpoch'> = {}): Promise<RunResult> {
-  const r: TrainResult = await train({
-    step: spec.step, scale: profile.model.scale, seed: spec.seed, data, recipe, runDir,
-    spec: { profile: spec.profile, overrides: spec.overrides },
-    onProgress: (p) => hooks.onProgress?.(spec, p),
-    onEpoch: (m, h) => hooks.onEpoch?.(spec, m, h),
-  });
+/**
+ * Train one run to the end (resuming a checkpoint if there is one) and evaluate it on test,
+ * holding the run folder's lock throughout. A run that finished meanwhile (another process) is
+ * read, not trained again. Stopped by hooks.signal (or SIGINT in a kernel): TrainingInterrupted.
+ */
+export async function runOne(spec: RunSpec, profile: Profile, recipe: TrainRecipe, data: XrayData, runDir: string, hooks: RunHooks = {}): Promise<RunResult> {
+  const stop = stopSignal(hooks.signal, hooks.stopOnSigint);
+  const lock = hooks.lock ?? (await lockRun(runDir, { signal: stop.signal, onWait: noteWait }));
   try {
-    const test = await evaluateSet(r.model, data.test, data.stats, recipe.batchSize);
-    const val = await evaluateSet(r.model, data.val, data.stats, recipe.batchSize);
-    const result: RunResult = {
-      spec, backend: tf.getBackend(), best: r.best, test: { acc: test.acc, auc: test.auc, loss: test.loss },
-      epochs: r.epochsDone, wallSeconds: r.wallSeconds, imgPerSec: r.imgPerSec, history: r.history, finishedAt: new Date().toISOString(),
-    };
-    // Predictions of the best weights, for the evaluation notebook (thresholds, ROC, errors).
-    writePredictions(runDir, predictionsOf(data, val, test));
-    writeRunResult(runDir, result);
-    return result;
+    const finished = readRunResult(runDir);
+    if (finished !== undefined) return finished;
+    const r: TrainResult = await train({
+      step: spec.step, scale: profile.model.scale, seed: spec.seed, data, recipe, runDir,
+      spec: { profile: spec.profile, overrides: spec.overrides },
+      onProgress: (p) => hooks.onProgress?.(spec, p),
+      onEpoch: (m, h) => hooks.onEpoch?.(spec, m, h),
+      signal: stop.signal, stopOnSigint: false, lock,
+    });
+    try {
+      const test = await evaluateSet(r.model, data.test, data.stats, recipe.batchSize);
+      const val = await evaluateSet(r.model, data.val, data.stats, recipe.batchSize);
+      const result: RunResult = {
+        spec, backend: tf.getBackend(), best: r.best, test: { acc: test.acc, auc: test.auc, loss: test.loss },
+        epochs: r.epochsDone, wallSeconds: r.wallSeconds, imgPerSec: r.imgPerSec, history: r.history, finishedAt: new Date().toISOString(),
+      };
+      // Predictions of the best weights, for the evaluation notebook (thresholds, ROC, errors).
+      writePredictions(runDir, predictionsOf(data, val, test));
+      writeRunResult(runDir, result);
+      return result;
+    } finally {
+      r.model.dispose();
+    }
   } finally {
-    r.model.dispose();
+    if (hooks.lock === undefined) lock.release();
+    stop.dispose();
   }
 }
 
@@ -145,7 +179,7 @@ export async function runOne(spec: RunSpec, profile: Profile, recipe: TrainRecip
  * One run's result: read from its folder when it finished before, else trained now (runOne,
  * with the profile's recipe and the spec's overrides). `loaded` says which.
  */
-export async function trainOrLoad(spec: RunSpec, profile: Profile, data: XrayData, ablation: string, hooks: Pick<AblationOptions, 'onProgress' | 'onEpoch'> = {}): Promise<{ result: RunResult; loaded: boolean }> {
+export async function trainOrLoad(spec: RunSpec, profile: Profile, data: XrayData, ablation: string, hooks: RunHooks = {}): Promise<{ result: RunResult; loaded: boolean }> {
   const dir = runDirOf(ablation, spec);
   const done = readRunResult(dir);
   if (done !== undefined) return { result: done, loaded: true };

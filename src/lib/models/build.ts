@@ -2,6 +2,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { BATCH_NORM_EPS, LAYER_NORM_EPS, ModelConfig } from './config';
 import { BatchNorm, DropPath, Gelu, LayerNorm, LayerScale, Pointwise } from './layers';
 import { PlanOp, planModel } from './plan';
+import { requireBackend } from '../util/errors';
 import { seedFor } from '../util/rng';
 
 type Sym = tfl.SymbolicTensor;
@@ -21,6 +22,7 @@ export interface BuildOptions {
  */
 export function buildModel(config: ModelConfig, size: number, options: BuildOptions = {}): tfl.LayersModel {
   const plan = planModel(config, size);
+  requireBackend();
   const input = tfl.input({ shape: [size, size, config.inChannels], name: 'image' });
   const seed = options.seed ?? 0;
   const output = applyOps(plan, input, (layer) => seedFor(seed, layer));

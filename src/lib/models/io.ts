@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { KitError, messageOf } from '../util/errors';
+import { KitError, messageOf, requireBackend } from '../util/errors';
 import { replaceDirAtomic } from '../util/fs';
 import { ModelConfig } from './config';
 import { formatOneNames } from './legacy';
@@ -82,6 +82,7 @@ export interface CurrentModelJson {
 }
 
 export async function loadModel(dir: string): Promise<LoadedModel> {
+  requireBackend();
   const jsonPath = path.join(dir, MODEL_JSON);
   const binPath = path.join(dir, WEIGHTS_BIN);
   const fix = 'point at a folder written by the kit (it holds model.json and weights.bin), or train again';

@@ -4,6 +4,7 @@ import { figureTitle, type Figure } from '../plot/figure';
 import { figureHtml, newPlotId, plotlyScriptTag, type FigureHtmlOptions } from '../plot/html';
 import { checkGrayImages, imageGridHtml, type GrayImage, type ImageGridOptions } from '../plot/images';
 import { tableHtml, tableText, type TableInput, type TableOptions } from '../plot/table';
+import { tslabJupyterModules } from '../util/kernel';
 import { formatProgressLine, terminalProgress, type ProgressSink, type ProgressUpdate } from '../util/progress';
 
 /** The part of a tslab `Display` the kit uses. */
@@ -186,10 +187,8 @@ function currentHost(): DisplayHost | undefined {
  * is installed globally, and display calls outside a kernel would throw "Not ready".
  */
 function findTslabHost(): DisplayHost | undefined {
-  for (const [file, mod] of Object.entries(require.cache)) {
-    if (!/[\\/]tslab[\\/]dist[\\/]jupyter\.js$/.test(file)) continue;
-    const exports = mod?.exports as { lastWriteDisplayData?: unknown } | undefined;
-    if (exports?.lastWriteDisplayData == null) continue;
+  for (const { file, exports } of tslabJupyterModules()) {
+    if ((exports as { lastWriteDisplayData?: unknown } | undefined)?.lastWriteDisplayData == null) continue;
     try {
       const tslab = require(path.join(path.dirname(file), 'public.js')) as Partial<DisplayHost>;
       if (tslab.display !== undefined && typeof tslab.newDisplay === 'function') {

@@ -7,6 +7,9 @@ import type { Fit } from '../data/decode';
 import type { ModelConfig } from '../models/config';
 import { KitError } from '../util/errors';
 import { writeFileAtomic } from '../util/fs';
+import { lockFolder, lockHolder, LockHolder, LockOptions, RunLock } from './lock';
+
+export type { LockHolder, RunLock } from './lock';
 
 /**
  * The run folder on disk, and the one place that knows its names. An ablation lives in
@@ -19,6 +22,7 @@ import { writeFileAtomic } from '../util/fs';
  *                                      best/, last/    checkpoints (models/io, train/checkpoint)
  *                                      predictions.json  Predictions of the best weights, val and test
  *                                      result.json       RunResult: written last, marks the run finished
+ *                                      train.lock        LockHolder: present while a process trains here (lock.ts)
  *
  * `train` alone writes the same run folder anywhere. Readers take a folder and fail with a
  * KitError that says what the folder should be.
@@ -30,6 +34,7 @@ export const RUN_FILES = {
   result: 'result.json',
   best: 'best',
   last: 'last',
+  lock: 'train.lock',
 } as const;
 
 export const ABLATION_FILE = 'ablation.json';
@@ -56,6 +61,20 @@ export function reportFile(ablation: string): string {
 /** `<ablationDir>/<step>/<seed>`: the folder of one run of an ablation. */
 export function runDirOf(ablation: string, spec: { step: string; seed: number }): string {
   return path.join(ablation, spec.step, String(spec.seed));
+}
+
+/**
+ * Take the run folder's lock (`train.lock`) for this process: one writer per run. Fails with a
+ * KitError naming the holder (pid, host, since when) and what to do; takes over a stale lock
+ * (its process is gone); waits, in this process, for a holder that was asked to stop. See lock.ts.
+ */
+export function lockRun(dir: string, options: Omit<LockOptions, 'name'> = {}): Promise<RunLock> {
+  return lockFolder(dir, { ...options, name: RUN_FILES.lock });
+}
+
+/** Who holds the run folder's lock now, or undefined when nobody does. */
+export function runLockHolder(dir: string): LockHolder | undefined {
+  return lockHolder(runPaths(dir).lock);
 }
 
 /** Metrics of one epoch, one line of metrics.jsonl. */

@@ -5,5 +5,5 @@ export { learningRate } from './schedule';
 export { crossEntropy } from './loss';
 export { augmentOptions, validateRecipe, withOverrides } from './recipe';
 export type { TrainRecipe } from './recipe';
-export { checkBatchFits, evaluateSet, train } from './trainer';
+export { checkBatchFits, evaluateSet, train, TrainingInterrupted } from './trainer';
 export type { EpochMetrics, SetEvaluation, TrainOptions, TrainProgress, TrainResult } from './trainer';

@@ -16,8 +16,9 @@ import { getDropPathRng, setDropPathRng } from '../models/layers';
 import { planModel, PlanOp } from '../models/plan';
 import { configFor, ScaleName } from '../models/steps';
 import { ensureBackend } from '../backend';
-import { DataFacts, EpochMetrics, ModelMeta, RunMeta, runPaths, writeEpochMetrics, writeRunMeta } from '../runs';
+import { DataFacts, EpochMetrics, lockRun, ModelMeta, RunLock, RunMeta, runPaths, writeEpochMetrics, writeRunMeta } from '../runs';
 import { explainError, KitError, messageOf } from '../util/errors';
+import { stopReason, stopSignal } from '../util/kernel';
 import { writeFileAtomic } from '../util/fs';
 import { Rng, seedFor } from '../util/rng';
 import { AdamW, clipByGlobalNorm } from './adamw';
@@ -60,6 +61,46 @@ export interface TrainOptions {
   onEpoch?: (m: EpochMetrics, history: readonly EpochMetrics[]) => void;
   /** Stop (as if killed) after this many epochs of this call; for tests of resume. */
   stopAfterEpochs?: number;
+  /**
+   * Stops training at the next step boundary: train() then throws TrainingInterrupted, and the
+   * last checkpoint (the last finished epoch) stays as it is, so running again resumes exactly.
+   */
+  signal?: AbortSignal;
+  /** Also stop on SIGINT while training (default: inside a tslab kernel, where Kernel › Interrupt sends it). */
+  stopOnSigint?: boolean;
+  /**
+   * The lock of runDir, when the caller holds it already (runOne, the CLI hold it over training
+   * and evaluation); else train() takes it while it runs. A run folder has one writer at a time.
+   */
+  lock?: RunLock;
+}
+
+/**
+ * Training stopped by its signal (an interrupt) at a step boundary. Nothing after the last
+ * finished epoch was saved; the checkpoint of that epoch is intact and the run resumes from it.
+ */
+export class TrainingInterrupted extends KitError {
+  constructor(
+    /** What stopped it: "SIGINT", "kernel interrupt (SIGINT)", or the abort reason. */
+    readonly reason: string,
+    /** Epoch (1-based) and the step in it that did not run; step > steps: before validation. */
+    readonly epoch: number,
+    readonly step: number,
+    readonly steps: number,
+    readonly epochs: number,
+    /** Finished epochs in the run folder's checkpoint (undefined without a runDir: nothing saved). */
+    readonly checkpointEpoch: number | undefined,
+    runDir: string | undefined,
+  ) {
+    const at = step > steps ? `epoch ${epoch}/${epochs}, before its validation` : `epoch ${epoch}/${epochs}, step ${step}/${steps}`;
+    const kept = checkpointEpoch === undefined ? 'nothing was saved (no runDir)' : checkpointEpoch === 0 ? 'no epoch had finished, so there is no checkpoint yet' : `the checkpoint of epoch ${checkpointEpoch} is kept`;
+    const resume = checkpointEpoch === undefined ? '' : checkpointEpoch === 0 ? ': it starts from the beginning' : `: it resumes from epoch ${checkpointEpoch + 1} and reaches the same weights as an uninterrupted run`;
+    super(`training interrupted (${reason}) at ${at}; ${kept}`, {
+      where: runDir,
+      fix: checkpointEpoch === undefined ? 'train again; give a runDir to be able to resume' : `run again to resume (the same train() / runOne() call or notebook cell, same runDir)${resume}`,
+      cliFix: `run the same command again to resume${resume}`,
+    });
+  }
 }
 
 export interface TrainResult {
@@ -81,20 +122,48 @@ export interface TrainResult {
 /**
  * Train one roadmap step on the X-rays with the recipe. Validates every epoch, keeps the best
  * weights by validation AUC, and (with a runDir) checkpoints after every epoch so a killed run
- * resumes where it stopped and reaches the same weights as an uninterrupted one. Refuses, before
- * any work, splits without an image of each class (data/measurable.ts): val could not rank
- * epochs by AUC, nor test report one.
+ * resumes where it stopped and reaches the same weights as an uninterrupted one. With a runDir
+ * it holds the folder's lock while it runs (one writer per run: runs/lock.ts). options.signal,
+ * and SIGINT inside a tslab kernel (Kernel › Interrupt), stop it at the next step boundary with
+ * TrainingInterrupted; the checkpoint of the last finished epoch is kept for the resume.
+ * Refuses, before any work, splits without an image of each class (data/measurable.ts): val
+ * could not rank epochs by AUC, nor test report one.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   await ensureBackend();
+  const stop = stopSignal(options.signal, options.stopOnSigint);
+  let lock = options.lock;
+  const ownLock = lock === undefined && options.runDir !== undefined;
+  const markStopping = (): void => {
+    if (lock !== undefined) lock.stopping = true;
+  };
   try {
-    return await trainOnBackend(options);
+    if (ownLock && options.runDir !== undefined) lock = await lockRun(options.runDir, { signal: stop.signal, onWait: noteWait });
+    if (lock !== undefined && options.runDir !== undefined) checkLockOf(lock, options.runDir);
+    if (stop.signal?.aborted === true) markStopping();
+    stop.signal?.addEventListener('abort', markStopping);
+    return await trainOnBackend(options, stop.signal);
   } catch (err) {
     throw explainError(err);
+  } finally {
+    stop.signal?.removeEventListener('abort', markStopping);
+    if (ownLock) lock?.release();
+    stop.dispose();
   }
 }
 
-async function trainOnBackend(options: TrainOptions): Promise<TrainResult> {
+/** A re-run (e.g. a notebook cell run again after Kernel › Interrupt) waits for the old loop: say so. */
+export function noteWait(holder: { pid: number; since: string }): void {
+  console.error(`waiting for the interrupted training of this run (pid ${holder.pid}, since ${holder.since}) to stop at its next step…`);
+}
+
+function checkLockOf(lock: RunLock, runDir: string): void {
+  if (path.dirname(lock.file) !== fs.realpathSync(runDir)) {
+    throw new KitError(`the lock given to train() is for another folder: ${lock.dir}`, { where: runDir, fix: 'pass the lock of runDir (runs.lockRun(runDir)), or no lock: train() takes it itself' });
+  }
+}
+
+async function trainOnBackend(options: TrainOptions, signal: AbortSignal | undefined): Promise<TrainResult> {
   const { data, recipe, seed } = options;
   validateRecipe(recipe);
   checkSplitsMeasurable(data, `${describeSource(data.source)}, profile ${data.profile}`);
@@ -137,6 +206,16 @@ async function trainOnBackend(options: TrainOptions): Promise<TrainResult> {
   }
 
   const aug = augmentOptions(recipe);
+  // Checked between steps: a step is never cut in half, and nothing after the last checkpoint is
+  // saved. First a turn of the event loop: on the tensorflow and cpu backends every await of a
+  // step resolves at once, so without it a whole run is one task and a signal (Ctrl-C, Kernel ›
+  // Interrupt) would only be seen after the last epoch.
+  const stopIfAsked = async (epoch: number, step: number): Promise<void> => {
+    if (signal === undefined) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    if (!signal.aborted) return;
+    throw new TrainingInterrupted(stopReason(signal), epoch + 1, step, stepsPerEpoch, recipe.epochs, runDir === undefined ? undefined : history.length, runDir);
+  };
   let epochsThisCall = 0;
   let trainImages = 0;
   let trainSeconds = 0;
@@ -147,6 +226,7 @@ async function trainOnBackend(options: TrainOptions): Promise<TrainResult> {
       let lossSum = 0;
       let lr = 0;
       for (let b = 0; b < order.length; b++) {
+        await stopIfAsked(epoch, b + 1);
         const idx = order[b] as number[];
         const globalStep = epoch * stepsPerEpoch + b;
         lr = learningRate(globalStep, schedule);
@@ -168,6 +248,7 @@ async function trainOnBackend(options: TrainOptions): Promise<TrainResult> {
           etaSeconds: ((Date.now() - started) / 1000 / Math.max(done, 1)) * left, last: history[history.length - 1],
         });
       }
+      await stopIfAsked(epoch, order.length + 1);
       const trainTime = (Date.now() - t0) / 1000;
       trainImages += order.length * recipe.batchSize;
       trainSeconds += trainTime;
@@ -278,6 +359,7 @@ export interface SetEvaluation {
  * model.apply(x, { training: false }), faster).
  */
 export async function evaluateSet(model: tfl.LayersModel, set: ImageSet, stats: PixelStats, batchSize: number): Promise<SetEvaluation> {
+  await ensureBackend();
   const n = set.labels.length;
   const probs = new Float32Array(n);
   let lossSum = 0;

@@ -124,3 +124,19 @@ export function formatTrainProgress(p: TrainStatus): string {
 export function trainProgressUpdate(label: string, p: TrainStatus): ProgressUpdate {
   return { label: `${label} epoch ${p.epoch}/${p.epochs}`, done: p.step, total: p.steps, unit: 'steps', info: trainMetricsText(p) };
 }
+
+/** The validation metrics of one finished epoch, in plain fields (runs/EpochMetrics has them all). */
+export interface EpochStatus {
+  epoch: number;
+  trainLoss: number;
+  valLoss: number;
+  valAcc: number;
+  valAuc: number;
+  seconds: number;
+  best: boolean;
+}
+
+/** "resnet seed 0 epoch 1/2: train loss 0.693 · val loss 0.690 · val acc 0.625 · val AUC 0.712 (best) · 0:12": one line per epoch, for logs. */
+export function formatEpochLine(label: string, m: EpochStatus, epochs: number): string {
+  return `${label} epoch ${m.epoch}/${epochs}: train loss ${m.trainLoss.toFixed(3)} · val loss ${m.valLoss.toFixed(3)} · val acc ${m.valAcc.toFixed(3)} · val AUC ${m.valAuc.toFixed(3)}${m.best ? ' (best)' : ''} · ${formatDuration(m.seconds)}`;
+}
