@@ -169,7 +169,11 @@ test('many processes taking over one stale lock at once: exactly one gets it, th
     const winner = (winners[0] as string).split(' ')[1]?.trim();
     for (const l of lines.filter((x) => x.startsWith('REFUSED'))) assert.match(l, new RegExp(`another process is training this run: pid ${winner} `));
     assert.equal(String(runLockHolder(dir)?.pid), winner);
-    for (const c of children) c.stdin?.write('done\n');
+    // Only the winner waits for this line; the refused ones may have exited already (writing to them is EPIPE).
+    for (const c of children) {
+      c.stdin?.on('error', () => undefined);
+      c.stdin?.end('done\n');
+    }
     await Promise.all(children.map(exited));
     assert.deepEqual(fs.readdirSync(dir).sort(), ['go'], 'the winner released it, no takeover file left');
   }
