@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 'use strict';
 // `npm start`: JupyterLab from the project's .venv, showing notebooks/. Extra arguments go to
-// `jupyter lab`, e.g. `npm start -- --no-browser --port 8890`. Run `npm run setup` first (npm
-// start does). This Node's folder and the venv's bin come first on PATH, so the tslab kernel and
-// anything a notebook starts use the Node that setup checked.
+// `jupyter lab`, e.g. `npm start -- --no-browser --port 8890 --IdentityProvider.token=SECRET`
+// (test/lab.test.ts starts it so); a --notebook-dir or --ServerApp.root_dir of their own replaces
+// notebooks/. Run `npm run setup` first (npm start does). This Node's folder and the venv's bin
+// come first on PATH, so the tslab kernel and anything a notebook starts use the Node that setup
+// checked.
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -17,7 +19,8 @@ if (!fs.existsSync(jupyter)) {
 }
 
 const extra = process.argv.slice(2);
-const args = ['lab', `--notebook-dir=${path.join(ROOT, 'notebooks')}`, ...extra];
+const ownRoot = extra.some((a) => /^--(notebook-dir|ServerApp\.root_dir)(=|$)/.test(a));
+const args = ['lab', ...(ownRoot ? [] : [`--notebook-dir=${path.join(ROOT, 'notebooks')}`]), ...extra];
 // Jupyter refuses to run as root; in a container root is the norm, so say it is meant.
 if (process.getuid?.() === 0 && !extra.includes('--allow-root')) args.push('--allow-root');
 console.log(`lab: ${path.relative(ROOT, jupyter)} ${args.join(' ')}`);

@@ -1,41 +1,51 @@
 #!/usr/bin/env node
 'use strict';
-// `npm test`: setup (quiet) → unit tests (every dist/test/**/*.test.js but the notebooks) →
-// the notebook execution test (dist/test/notebooks.test.js). Exits non-zero if any part fails.
+// `npm test`: setup (quiet) → unit tests (every dist/test/**/*.test.js but the notebooks and the
+// lab) → the notebook execution test (dist/test/notebooks.test.js) → the JupyterLab browser test
+// (dist/test/lab.test.js), when Chromium and Playwright are present. Exits non-zero if any part
+// fails.
 //
 //   npm test                      everything
 //   npm test -- --unit            setup + unit tests only
 //   npm test -- --notebooks       setup + notebooks only
 //   npm test -- 01 03             setup + only the notebooks whose names contain "01" or "03"
+//   npm test -- --lab             setup + only the JupyterLab browser test
 //
-// KIT_PROFILE defaults to `smoke` (small data, few steps) unless already set.
+// KIT_PROFILE defaults to `smoke` (small data, few steps) unless already set. The lab test needs
+// /usr/bin/chromium (or KIT_CHROMIUM) and Playwright in .venv (requirements-lab.txt); without
+// them it is skipped with a note, unless KIT_LAB_REQUIRED=1 (.ci/run), when it fails.
 
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { ROOT, kitEnv } = require('./setup.js');
+const { ROOT, kitEnv, venvBin } = require('./setup.js');
 
 const NOTEBOOK_TEST = path.join(ROOT, 'dist', 'test', 'notebooks.test.js');
+const LAB_TEST = path.join(ROOT, 'dist', 'test', 'lab.test.js');
 
-const USAGE = `usage: npm test -- [--unit | --notebooks] [NOTEBOOK_FILTER ...]
-  --unit        run only the unit tests (dist/test/**/*.test.js except the notebook test)
+const USAGE = `usage: npm test -- [--unit | --notebooks | --lab] [NOTEBOOK_FILTER ...]
+  --unit        run only the unit tests (dist/test/**/*.test.js except the notebook and lab tests)
   --notebooks   run only the notebook execution test
+  --lab         run only the JupyterLab browser test (Chromium + Playwright)
   FILTER        run only the notebooks whose file name contains FILTER (implies --notebooks)
-Env: KIT_PROFILE (default smoke) is passed to the tests and the notebooks.`;
+Env: KIT_PROFILE (default smoke) is passed to the tests and the notebooks; KIT_LAB_REQUIRED=1
+fails when the lab test cannot run; KIT_CHROMIUM is the browser (default /usr/bin/chromium).`;
 
 function parseArgs(argv) {
-  const opts = { unit: false, notebooks: false, filters: [] };
+  const opts = { unit: false, notebooks: false, lab: false, filters: [] };
   for (const arg of argv) {
     if (arg === '--unit') opts.unit = true;
     else if (arg === '--notebooks') opts.notebooks = true;
+    else if (arg === '--lab') opts.lab = true;
     else if (arg === '--help' || arg === '-h') opts.help = true;
     else if (arg.startsWith('-')) throw new Error(`unknown option ${JSON.stringify(arg)}\n${USAGE}`);
     else opts.filters.push(arg);
   }
   if (opts.filters.length > 0 && opts.unit) throw new Error(`a notebook filter cannot go with --unit\n${USAGE}`);
-  if (!opts.unit && !opts.notebooks) {
+  if (!opts.unit && !opts.notebooks && !opts.lab) {
     opts.notebooks = true;
     opts.unit = opts.filters.length === 0;
+    opts.lab = opts.filters.length === 0;
   }
   return opts;
 }
@@ -47,8 +57,18 @@ function unitTestFiles(dir) {
     .readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && e.name.endsWith('.test.js'))
     .map((e) => path.join(e.parentPath ?? e.path, e.name))
-    .filter((f) => f !== NOTEBOOK_TEST)
+    .filter((f) => f !== NOTEBOOK_TEST && f !== LAB_TEST)
     .sort();
+}
+
+/** Why the browser test cannot run here (undefined when it can). Mirrors test/helpers/lab.ts. */
+function labMissing(env) {
+  const chromium = env.KIT_CHROMIUM || '/usr/bin/chromium';
+  if (!fs.existsSync(chromium)) return `no browser at ${chromium} (apt-get install chromium, or set KIT_CHROMIUM)`;
+  const python = venvBin('python');
+  const res = spawnSync(python, ['-c', 'import playwright'], { env, stdio: 'ignore' });
+  if (res.status !== 0) return 'Playwright is not in .venv (.venv/bin/pip install -r requirements-lab.txt)';
+  return undefined;
 }
 
 function phase(name, fn) {
@@ -102,6 +122,19 @@ function main() {
           return { ok, note: 'executed notebooks and HTML in test-output/notebooks/' };
         }),
       );
+    }
+    if (opts.lab) {
+      const missing = labMissing(env);
+      if (missing !== undefined && env.KIT_LAB_REQUIRED !== '1') {
+        console.log(`\n== JupyterLab in a browser: skipped: ${missing}`);
+      } else {
+        results.push(
+          phase('JupyterLab in a browser', () => {
+            const ok = runNode(['--test', '--test-reporter=spec', LAB_TEST], env);
+            return { ok, note: 'screenshots in test-output/lab/' };
+          }),
+        );
+      }
     }
   }
 

@@ -15,6 +15,7 @@ import { projectRoot, resolveFromRoot } from './paths';
  * | cacheDir | KIT_CACHE_DIR | cacheDir   | `.cache/` in the project                   |
  * | runsDir  | KIT_RUNS_DIR  | runsDir    | `runs/` in the project                     |
  * | native   | KIT_NATIVE    | native     | `auto`: which native TensorFlow build `npm run setup` makes (auto, cpu, gpu, off); `off` also keeps auto selection away from it |
+ * | dataUrl  | KIT_DATA_URL  | dataUrl    | Zenodo: where the default download comes from (a mirror; tests point it at a dead port) |
  */
 export interface Settings {
   /** A Kaggle-layout folder or a MedMNIST .npz file; undefined = the default download. */
@@ -24,11 +25,13 @@ export interface Settings {
   cacheDir: string;
   runsDir: string;
   native: string;
+  /** Replaces the Zenodo files folder of the default PneumoniaMNIST download; undefined = Zenodo. */
+  dataUrl?: string | undefined;
 }
 
 export const CONFIG_FILE = 'kit.config.json';
 
-const KEYS = ['data', 'profile', 'backend', 'cacheDir', 'runsDir', 'native'] as const;
+const KEYS = ['data', 'profile', 'backend', 'cacheDir', 'runsDir', 'native', 'dataUrl'] as const;
 type Key = (typeof KEYS)[number];
 
 const ENV: Record<Key, string> = {
@@ -38,6 +41,7 @@ const ENV: Record<Key, string> = {
   cacheDir: 'KIT_CACHE_DIR',
   runsDir: 'KIT_RUNS_DIR',
   native: 'KIT_NATIVE',
+  dataUrl: 'KIT_DATA_URL',
 };
 
 /** Read the settings now (env and config file are read on every call, never at import). */
@@ -56,6 +60,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     cacheDir: resolveFromRoot(pick('cacheDir') ?? '.cache'),
     runsDir: resolveFromRoot(pick('runsDir') ?? 'runs'),
     native: pick('native') ?? 'auto',
+    dataUrl: pick('dataUrl'),
   };
 }
 

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadSettings } from '../config/settings';
-import { KitError } from '../util/errors';
+import { loadSettings, type Settings } from '../config/settings';
+import { KitError, messageOf } from '../util/errors';
 import { ProgressSink, silentProgress } from '../util/progress';
 import { classWeights, pixelStats, PixelStats } from './batches';
 import { CLASS_NAMES, classCounts, imageAt, ImageSet, subset } from './classes';
@@ -15,6 +15,7 @@ import {
   medmnistImageSet,
   medmnistPath,
   MedmnistSize,
+  medmnistUrl,
   MedmnistSplit,
   PNEUMONIAMNIST,
   readMedmnist,
@@ -119,7 +120,7 @@ export interface LoadOptions {
   onBadImage?: BadImagePolicy;
   /** Default from KIT_CACHE_DIR. */
   cacheDir?: string;
-  /** Replaces the Zenodo URL for the default download (tests, mirrors). */
+  /** Replaces the Zenodo URL for the default download (tests, mirrors). Default from KIT_DATA_URL. */
   downloadBaseUrl?: string;
   /**
    * What to do when the splits the model sees (train, val, test) share a patient id or an
@@ -183,7 +184,7 @@ export async function loadXrayData(options: LoadOptions): Promise<XrayData> {
     test = folder.test;
     split = { method: 'patient-aware', valFraction: profile.data.valFraction, seed: profile.data.splitSeed, overlap: s.overlap };
   } else {
-    const file = await ensureMedmnist(source, cacheDir, onProgress, options.downloadBaseUrl);
+    const file = await ensureMedmnist(source, cacheDir, onProgress, options.downloadBaseUrl ?? settings.dataUrl);
     const data = readMedmnist(file);
     if (source.download !== undefined) checkPneumoniaMnist(data, file, source.download);
     checkTwoClasses(data, file);
@@ -268,4 +269,34 @@ async function ensureMedmnist(source: Extract<DataSource, { kind: 'medmnist' }>,
   if (!isValidMedmnistSize(source.download)) throw new RangeError(`no PneumoniaMNIST file at ${source.download} px`);
   const r = await downloadPneumoniaMnist({ size: source.download, cacheDir, onProgress, baseUrl });
   return r.path;
+}
+
+/**
+ * Why the configured data cannot be loaded, or undefined when it can, checked without
+ * downloading anything: XRAY_DATA's folder or file exists; for the default download, the file
+ * is in the cache or its server answers a HEAD request. The text lists what to do instead. The
+ * notebooks call it (through `nb.requireData`) before their first data cell, so an offline
+ * first run stops once, with this text, instead of failing in every later cell.
+ */
+export async function dataSourceProblem(settings: Settings = loadSettings(), timeoutMs = 8000): Promise<string | undefined> {
+  const source = resolveDataSource(settings);
+  const options =
+    'To fix, either:\n' +
+    '  - download it once on a machine with network: `npx convnext-xray data download` (then copy the cache folder here if needed), or\n' +
+    '  - set XRAY_DATA to a folder in the Kaggle "chest-xray-pneumonia" layout {train,test}/{NORMAL,PNEUMONIA}/*.jpeg (or to a MedMNIST .npz file), and restart the kernel.';
+  if (source.kind === 'folder') {
+    const missing = ['train', 'test'].filter((d) => !fs.existsSync(path.join(source.path, d)));
+    if (!fs.existsSync(source.path)) return `XRAY_DATA is ${source.path}, which does not exist.\n${options}`;
+    if (missing.length > 0) return `XRAY_DATA is ${source.path}, which has no ${missing.join('/ or ')}/ folder (expected {train,test}/{NORMAL,PNEUMONIA}).\n${options}`;
+    return undefined;
+  }
+  if (fs.existsSync(source.path)) return undefined;
+  if (source.download === undefined) return `XRAY_DATA is ${source.path}, which does not exist.\n${options}`;
+  const url = medmnistUrl(source.download, settings.dataUrl);
+  try {
+    await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(timeoutMs) });
+    return undefined;
+  } catch (err) {
+    return `XRAY_DATA is not set, so the kit would download ${PNEUMONIAMNIST.name} ${source.download} px, but ${url} cannot be reached (${messageOf(err)}${err instanceof Error && err.cause !== undefined ? `: ${messageOf(err.cause)}` : ''}).\n${options}`;
+  }
 }

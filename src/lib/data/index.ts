@@ -17,7 +17,7 @@ export { augmentBatch, augmentPreview, drawAugment, NO_AUGMENT, XRAY_AUGMENT } f
 export type { AugmentDraw, AugmentOptions } from './augment';
 export { batchCount, batchImages, batchIndices, batchLabels, classWeights, normalize, pixelStats } from './batches';
 export type { BatchOrder, PixelStats } from './batches';
-export { DEFAULT_MEDMNIST_SIZE, describeSource, loadXrayData, resolveDataSource } from './dataset';
+export { dataSourceProblem, DEFAULT_MEDMNIST_SIZE, describeSource, loadXrayData, resolveDataSource } from './dataset';
 export type { DataSource, LoadOptions, XrayData } from './dataset';
 export { dataStats, pixelHistogram, summary } from './stats';
 export type { DataStats, LeakageStats, OverlapStats, SplitRow, Summary } from './stats';
