@@ -40,6 +40,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,30 @@ TF_Tensor* Output(TF_OpKernelContext* ctx, Tensors& held, int i, const std::vect
 
 float* Data(TF_Tensor* t) { return static_cast<float*>(TF_TensorData(t)); }
 
+// Inputs 0, 1, ... into the given pointers; false (the failure already reported) if one cannot be read.
+bool Inputs(TF_OpKernelContext* ctx, Tensors& held, std::initializer_list<TF_Tensor**> into) {
+  int i = 0;
+  for (TF_Tensor** t : into) {
+    *t = Input(ctx, held, i++);
+    if (!*t) return false;
+  }
+  return true;
+}
+
+// Outputs 0, 1, ... with the given shapes; false (the failure already reported) if one cannot be allocated.
+struct OutputSpec {
+  TF_Tensor** into;
+  std::vector<int64_t> dims;
+};
+bool Outputs(TF_OpKernelContext* ctx, Tensors& held, std::initializer_list<OutputSpec> specs) {
+  int i = 0;
+  for (const OutputSpec& o : specs) {
+    *o.into = Output(ctx, held, i++, o.dims);
+    if (!*o.into) return false;
+  }
+  return true;
+}
+
 // Sums over a row with eight independent accumulators: a float sum in one register is a chain
 // of dependent adds that the compiler may not reorder (without -ffast-math), so it can neither
 // vectorize nor overlap them; eight lanes give it both. f(k) is the k-th term.
@@ -158,10 +183,8 @@ void DeleteEpsilon(void* kernel) { delete static_cast<float*>(kernel); }
 void ComputeLayerNorm(void* kernel, TF_OpKernelContext* ctx) {
   const float epsilon = *static_cast<float*>(kernel);
   Tensors held;
-  TF_Tensor* x = Input(ctx, held, 0);
-  TF_Tensor* gamma = x ? Input(ctx, held, 1) : nullptr;
-  TF_Tensor* beta = gamma ? Input(ctx, held, 2) : nullptr;
-  if (!beta) return;
+  TF_Tensor *x, *gamma, *beta;
+  if (!Inputs(ctx, held, {&x, &gamma, &beta})) return;
   const int64_t c = Channels(ctx, "KitLayerNorm", x, gamma);
   if (c == 0) return;
   if (TF_TensorElementCount(beta) != c) {
@@ -170,10 +193,8 @@ void ComputeLayerNorm(void* kernel, TF_OpKernelContext* ctx) {
   }
   const std::vector<int64_t> dims = DimsOf(x);
   const std::vector<int64_t> row_dims(dims.begin(), dims.end() - 1);
-  TF_Tensor* y = Output(ctx, held, 0, dims);
-  TF_Tensor* mean = y ? Output(ctx, held, 1, row_dims) : nullptr;
-  TF_Tensor* rstd = mean ? Output(ctx, held, 2, row_dims) : nullptr;
-  if (!rstd) return;
+  TF_Tensor *y, *mean, *rstd;
+  if (!Outputs(ctx, held, {{&y, dims}, {&mean, row_dims}, {&rstd, row_dims}})) return;
   const int64_t rows = TF_TensorElementCount(x) / c;
   const float* in = Data(x);
   const float* g = Data(gamma);
@@ -197,12 +218,8 @@ void ComputeLayerNorm(void* kernel, TF_OpKernelContext* ctx) {
 
 void ComputeLayerNormGrad(void*, TF_OpKernelContext* ctx) {
   Tensors held;
-  TF_Tensor* inputs[5] = {};
-  for (int i = 0; i < 5; ++i) {
-    inputs[i] = Input(ctx, held, i);
-    if (!inputs[i]) return;
-  }
-  TF_Tensor *dy = inputs[0], *x = inputs[1], *gamma = inputs[2], *mean = inputs[3], *rstd = inputs[4];
+  TF_Tensor *dy, *x, *gamma, *mean, *rstd;
+  if (!Inputs(ctx, held, {&dy, &x, &gamma, &mean, &rstd})) return;
   const int64_t c = Channels(ctx, "KitLayerNormGrad", x, gamma);
   if (c == 0) return;
   const int64_t rows = TF_TensorElementCount(x) / c;
@@ -210,10 +227,8 @@ void ComputeLayerNormGrad(void*, TF_OpKernelContext* ctx) {
     Fail(ctx, "KitLayerNormGrad: dy must have x's shape " + ShapeText(DimsOf(x)) + " and mean, rstd one value per row (" + std::to_string(rows) + ")");
     return;
   }
-  TF_Tensor* dx = Output(ctx, held, 0, DimsOf(x));
-  TF_Tensor* dgamma = dx ? Output(ctx, held, 1, {c}) : nullptr;
-  TF_Tensor* dbeta = dgamma ? Output(ctx, held, 2, {c}) : nullptr;
-  if (!dbeta) return;
+  TF_Tensor *dx, *dgamma, *dbeta;
+  if (!Outputs(ctx, held, {{&dx, DimsOf(x)}, {&dgamma, {c}}, {&dbeta, {c}}})) return;
   const float* dy_in = Data(dy);
   const float* x_in = Data(x);
   const float* g = Data(gamma);
@@ -308,10 +323,8 @@ void GradientInput(const float* __restrict__ dy, const float* __restrict__ x, co
 void ComputeBatchNorm(void* kernel, TF_OpKernelContext* ctx) {
   const float epsilon = *static_cast<float*>(kernel);
   Tensors held;
-  TF_Tensor* x = Input(ctx, held, 0);
-  TF_Tensor* gamma = x ? Input(ctx, held, 1) : nullptr;
-  TF_Tensor* beta = gamma ? Input(ctx, held, 2) : nullptr;
-  if (!beta) return;
+  TF_Tensor *x, *gamma, *beta;
+  if (!Inputs(ctx, held, {&x, &gamma, &beta})) return;
   const int64_t c = Channels(ctx, "KitBatchNorm", x, gamma);
   if (c == 0) return;
   const int64_t rows = TF_TensorElementCount(x) / c;
@@ -319,10 +332,8 @@ void ComputeBatchNorm(void* kernel, TF_OpKernelContext* ctx) {
     Fail(ctx, "KitBatchNorm: beta must have " + std::to_string(c) + " elements, like gamma, and x at least one row");
     return;
   }
-  TF_Tensor* y = Output(ctx, held, 0, DimsOf(x));
-  TF_Tensor* mean = y ? Output(ctx, held, 1, {c}) : nullptr;
-  TF_Tensor* variance = mean ? Output(ctx, held, 2, {c}) : nullptr;
-  if (!variance) return;
+  TF_Tensor *y, *mean, *variance;
+  if (!Outputs(ctx, held, {{&y, DimsOf(x)}, {&mean, {c}}, {&variance, {c}}})) return;
   const float* in = Data(x);
   const float* g = Data(gamma);
   const float* b = Data(beta);
@@ -350,12 +361,8 @@ void ComputeBatchNorm(void* kernel, TF_OpKernelContext* ctx) {
 void ComputeBatchNormGrad(void* kernel, TF_OpKernelContext* ctx) {
   const float epsilon = *static_cast<float*>(kernel);
   Tensors held;
-  TF_Tensor* inputs[5] = {};
-  for (int i = 0; i < 5; ++i) {
-    inputs[i] = Input(ctx, held, i);
-    if (!inputs[i]) return;
-  }
-  TF_Tensor *dy = inputs[0], *x = inputs[1], *gamma = inputs[2], *mean = inputs[3], *variance = inputs[4];
+  TF_Tensor *dy, *x, *gamma, *mean, *variance;
+  if (!Inputs(ctx, held, {&dy, &x, &gamma, &mean, &variance})) return;
   const int64_t c = Channels(ctx, "KitBatchNormGrad", x, gamma);
   if (c == 0) return;
   const int64_t rows = TF_TensorElementCount(x) / c;
@@ -363,10 +370,8 @@ void ComputeBatchNormGrad(void* kernel, TF_OpKernelContext* ctx) {
     Fail(ctx, "KitBatchNormGrad: dy must have x's shape " + ShapeText(DimsOf(x)) + " and mean, variance one value per channel (" + std::to_string(c) + ")");
     return;
   }
-  TF_Tensor* dx = Output(ctx, held, 0, DimsOf(x));
-  TF_Tensor* dgamma = dx ? Output(ctx, held, 1, {c}) : nullptr;
-  TF_Tensor* dbeta = dgamma ? Output(ctx, held, 2, {c}) : nullptr;
-  if (!dbeta) return;
+  TF_Tensor *dx, *dgamma, *dbeta;
+  if (!Outputs(ctx, held, {{&dx, DimsOf(x)}, {&dgamma, {c}}, {&dbeta, {c}}})) return;
   const float* dy_in = Data(dy);
   const float* x_in = Data(x);
   const float* g = Data(gamma);

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { decodeXray } from '../../src/lib/data/decode';
+import { assertPixelsClose } from '../helpers/reference';
 import { fixture } from './fixtures';
 
 // decodeXray() against an independent decoder: tools/decode_reference.py decodes the files in
@@ -33,13 +34,7 @@ for (const [name, e] of Object.entries(doc.images)) {
     const d = await decodeXray(fixture(path.join('decode', name)), e.width, 'squash');
     assert.equal(d.sourceWidth, e.width);
     assert.equal(d.sourceHeight, e.height);
-    let worst = 0;
-    let at = -1;
-    for (let i = 0; i < expected.length; i++) {
-      const diff = Math.abs((d.pixels[i] as number) - (expected[i] as number));
-      if (diff > worst) [worst, at] = [diff, i];
-    }
-    assert.ok(worst <= doc.tolerance, `${name}: pixel ${at} (x ${at % e.width}, y ${Math.floor(at / e.width)}) is ${d.pixels[at]}, the reference says ${expected[at]}`);
+    assertPixelsClose(name, d.pixels, expected, e.width, doc.tolerance, 'the reference');
     if (name === 'gray8.png') assert.deepEqual(Buffer.from(d.pixels), expected, '8-bit values are kept exactly');
     if (e.window === null) {
       assert.equal(d.window, undefined, `${name} is 8-bit and must not be windowed`);

@@ -1,4 +1,5 @@
 /** Float64 references for numeric tests (plain JavaScript numbers are float64). */
+import assert from 'node:assert/strict';
 import { erf as erf64 } from '../../src/lib/metrics/stats';
 
 export { erf64 };
@@ -35,4 +36,18 @@ export function randomArray(n: number, seed: number, scale = 1): Float64Array {
     out[i] = (((s >>> 0) / 4294967296) * 2 - 1) * scale;
   }
   return out;
+}
+
+/**
+ * Decoded 8-bit pixels within `tolerance` grey levels of a reference decoder's, else a failure
+ * naming the worst pixel (index, x, y) and both values.
+ */
+export function assertPixelsClose(name: string, got: Uint8Array, expected: Uint8Array, width: number, tolerance: number, oracle: string): void {
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const diff = Math.abs((got[i] as number) - (expected[i] as number));
+    if (diff > worst) [worst, at] = [diff, i];
+  }
+  assert.ok(worst <= tolerance, `${name}: pixel ${at} (x ${at % width}, y ${Math.floor(at / width)}) is ${got[at]}, ${oracle} says ${expected[at]}`);
 }

@@ -151,21 +151,26 @@ function fusedBatchNormGrad(b: NativeBackend, dy: tf.Tensor, x: tf.Tensor, scale
   return [dx as tf.Tensor, dscale as tf.Tensor, doffset as tf.Tensor];
 }
 
+/** One BatchNorm training op: its output, the batch mean and biased variance, and what its gradient needs. */
+interface BatchNormForward {
+  y: tf.Tensor;
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+  saved: tf.Tensor[];
+}
+
 /**
- * BatchNorm in training as the kit's own ops (native/kit_ops.cc), on the CPU: KitBatchNorm
- * returns the biased batch variance itself, and KitBatchNormGrad needs only the batch mean and
- * variance. Measured at [32,16,16,64]: 189 vs 364 µs forward, 256 vs 500 µs backward, against
- * TensorFlow's FusedBatchNormV3 / GradV3.
+ * BatchNorm in training as a custom op: `forward` runs the TensorFlow op(s), `backward` turns
+ * (dy, saved) into [dx, dγ, dβ]. The batch statistics come out beside y, kept, for the running
+ * averages (the caller disposes them).
  */
-function kitBatchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
-  const b = nativeBackend();
-  const epsilon: NativeAttr[] = [{ name: 'epsilon', type: b.binding.TF_ATTR_FLOAT, value: eps }];
+function batchNormOp(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, forward: (input: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor) => BatchNormForward, backward: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[]): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
   let stats: [tf.Tensor, tf.Tensor] | undefined;
   const op = tf.customGrad(((input: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [y, mean, variance] = b.executeMultipleOutputs('KitBatchNorm', epsilon, [input, scale, offset], 3) as [tf.Tensor, tf.Tensor, tf.Tensor];
-    stats = [tf.keep(mean), tf.keep(variance)];
-    save([input, scale, mean, variance]);
-    return { value: y, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => b.executeMultipleOutputs('KitBatchNormGrad', epsilon, [dy, ...saved], 3) };
+    const f = forward(input, scale, offset);
+    stats = [tf.keep(f.mean), tf.keep(f.variance)];
+    save(f.saved);
+    return { value: f.y, gradFunc: backward };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   const y = (op as unknown as (...inputs: tf.Tensor[]) => tf.Tensor)(x, gamma, beta);
   const [mean, variance] = stats as [tf.Tensor, tf.Tensor];
@@ -173,32 +178,40 @@ function kitBatchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, 
 }
 
 /**
- * BatchNorm in training over every axis but the last (NHWC: statistics per channel over N, H, W),
- * as FusedBatchNormV3 with is_training (where the kit's own op is not available: on a GPU); its gradient is FusedBatchNormGradV3 with the op's saved
- * statistics. Returns the biased batch variance, as tf.moments and tfjs-layers' BatchNormalization
- * (FusedBatchNormV3 reports the unbiased one, for Keras's moving average; scaled back here).
+ * BatchNorm in training over every axis but the last (NHWC: statistics per channel over N, H, W).
+ * On the CPU as the kit's own ops (native/kit_ops.cc): KitBatchNorm returns the biased batch
+ * variance itself, and KitBatchNormGrad needs only the batch mean and variance; measured at
+ * [32,16,16,64]: 189 vs 364 µs forward, 256 vs 500 µs backward, against FusedBatchNormV3 / GradV3.
+ * Where the kit's ops are not available (a GPU), FusedBatchNormV3 with is_training, and
+ * FusedBatchNormGradV3 with the op's saved reserves; it reports the unbiased variance (for
+ * Keras's moving average), scaled back here to the biased one of tf.moments and tfjs-layers.
  */
 function nativeBatchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
   if (x.rank !== 4 || tf.getBackend() !== 'tensorflow') return STOCK_MATH.batchNormTrain(x, gamma, beta, eps);
-  if (kitOpsAvailable()) return kitBatchNormTrain(x, gamma, beta, eps);
   const b = nativeBackend();
-  let stats: [tf.Tensor, tf.Tensor] | undefined;
-  const op = tf.customGrad(((input: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [y, mean, varianceUnbiased, r1, r2, r3] = fusedBatchNorm(b, input, scale, offset, eps, 'NHWC');
-    const n = input.size / (input.shape[3] as number);
-    stats = [tf.keep(mean), tf.keep(n > 1 ? tf.mul(varianceUnbiased, (n - 1) / n) : varianceUnbiased)];
-    save([input, scale, r1, r2, r3]);
-    return {
-      value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, sscale, ...reserves] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        return fusedBatchNormGrad(b, dy, sx, sscale, reserves, eps, 'NHWC');
+  if (kitOpsAvailable()) {
+    const epsilon: NativeAttr[] = [{ name: 'epsilon', type: b.binding.TF_ATTR_FLOAT, value: eps }];
+    return batchNormOp(
+      x, gamma, beta,
+      (input, scale, offset) => {
+        const [y, mean, variance] = b.executeMultipleOutputs('KitBatchNorm', epsilon, [input, scale, offset], 3) as [tf.Tensor, tf.Tensor, tf.Tensor];
+        return { y, mean, variance, saved: [input, scale, mean, variance] };
       },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  const y = (op as unknown as (...inputs: tf.Tensor[]) => tf.Tensor)(x, gamma, beta);
-  const [mean, variance] = stats as [tf.Tensor, tf.Tensor];
-  return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+      (dy, saved) => b.executeMultipleOutputs('KitBatchNormGrad', epsilon, [dy, ...saved], 3),
+    );
+  }
+  return batchNormOp(
+    x, gamma, beta,
+    (input, scale, offset) => {
+      const [y, mean, varianceUnbiased, r1, r2, r3] = fusedBatchNorm(b, input, scale, offset, eps, 'NHWC');
+      const n = input.size / (input.shape[3] as number);
+      return { y, mean, variance: n > 1 ? tf.mul(varianceUnbiased, (n - 1) / n) : varianceUnbiased, saved: [input, scale, r1, r2, r3] };
+    },
+    (dy, saved) => {
+      const [sx, sscale, ...reserves] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      return fusedBatchNormGrad(b, dy, sx, sscale, reserves, eps, 'NHWC');
+    },
+  );
 }
 
 const matMulAttrs = (b: NativeBackend, transposeA: boolean, transposeB: boolean): NativeAttr[] => [
@@ -244,26 +257,34 @@ function nativePointwise(x: tf.Tensor, kernel: tf.Tensor2D, bias: tf.Tensor1D | 
   return bias === undefined ? op(x, kernel) : op(x, kernel, bias);
 }
 
-let kitOpsWork: boolean | undefined;
 /**
- * Whether the kit's own TensorFlow ops (native/kit_ops.cc, compiled into the binding by
- * `npm run setup`) are registered: tried once on a tiny input. They run on the CPU device only.
+ * A capability of the native CPU backend, tried once on a tiny input and remembered: false off
+ * the tensorflow backend, on a GPU (TensorFlow places ops there), or when the try throws.
  */
-export function kitOpsAvailable(): boolean {
-  if (tf.getBackend() !== 'tensorflow' || nativeBackend().isUsingGpuDevice) return false;
-  if (kitOpsWork === undefined) {
-    kitOpsWork = tf.tidy(() => {
+function cpuCapability(tryIt: () => boolean): () => boolean {
+  let works: boolean | undefined;
+  return () => {
+    if (tf.getBackend() !== 'tensorflow' || nativeBackend().isUsingGpuDevice) return false;
+    works ??= tf.tidy(() => {
       try {
-        const [y] = kitLayerNorm(nativeBackend(), tf.tensor2d([[1, 3]]), tf.ones([2]), tf.zeros([2]), 0);
-        const v = Array.from((y as tf.Tensor).dataSync());
-        return Math.abs((v[0] as number) + 1) < 1e-6 && Math.abs((v[1] as number) - 1) < 1e-6;
+        return tryIt();
       } catch {
         return false;
       }
     });
-  }
-  return kitOpsWork;
+    return works;
+  };
 }
+
+/**
+ * Whether the kit's own TensorFlow ops (native/kit_ops.cc, compiled into the binding by
+ * `npm run setup`) are registered. They run on the CPU device only.
+ */
+export const kitOpsAvailable = cpuCapability(() => {
+  const [y] = kitLayerNorm(nativeBackend(), tf.tensor2d([[1, 3]]), tf.ones([2]), tf.zeros([2]), 0);
+  const v = Array.from(y.dataSync());
+  return Math.abs((v[0] as number) + 1) < 1e-6 && Math.abs((v[1] as number) - 1) < 1e-6;
+});
 
 /** KitLayerNorm: [y, mean per row, 1/√(var + ε) per row]. */
 function kitLayerNorm(b: NativeBackend, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): [tf.Tensor, tf.Tensor, tf.Tensor] {
@@ -369,27 +390,16 @@ function oneDnn(op: OneDnnOp, x: tf.Tensor, w: tf.Tensor, bias: tf.Tensor, e: Ep
   return y;
 }
 
-let oneDnnWorks: boolean | undefined;
 /**
  * Whether the fused oneDNN ops run here: the tensorflow backend on the CPU (on a GPU, TensorFlow
  * places ops on the GPU, which has no oneDNN), with a binding that passes list attributes
  * (scripts/native.js patches it) and oneDNN on (TF_ENABLE_ONEDNN_OPTS=0 turns it off). Tried
  * once on a tiny conv; if anything fails, inference takes tfjs's fused ops instead.
  */
-export function oneDnnAvailable(): boolean {
-  if (tf.getBackend() !== 'tensorflow' || nativeBackend().isUsingGpuDevice) return false;
-  if (oneDnnWorks === undefined) {
-    oneDnnWorks = tf.tidy(() => {
-      try {
-        const y = oneDnn('conv', tf.ones([1, 2, 2, 1]), tf.ones([1, 1, 1, 1]), tf.ones([1]), { act: 'relu', residual: tf.ones([1, 2, 2, 1]) }, { stride: 1, padding: 'same', depthwise: false });
-        return Array.from(y.dataSync()).every((v) => v === 3);
-      } catch {
-        return false;
-      }
-    });
-  }
-  return oneDnnWorks;
-}
+export const oneDnnAvailable = cpuCapability(() => {
+  const y = oneDnn('conv', tf.ones([1, 2, 2, 1]), tf.ones([1, 1, 1, 1]), tf.ones([1]), { act: 'relu', residual: tf.ones([1, 2, 2, 1]) }, { stride: 1, padding: 'same', depthwise: false });
+  return Array.from(y.dataSync()).every((v) => v === 3);
+});
 
 /**
  * [K, N] kernels seen as [1, 1, K, N] 1×1 conv filters, made once per kernel (a reshape is a

@@ -27,21 +27,11 @@ import { loadCheckpoint, saveCheckpoint, TrainState } from './checkpoint';
 import { crossEntropy } from './loss';
 import { augmentOptions, TrainRecipe, validateRecipe } from './recipe';
 import { learningRate } from './schedule';
+import type { TrainStatus } from '../util/progress';
 
-/** What a progress display gets, several times per epoch. */
-export interface TrainProgress {
+/** What a progress display gets, several times per epoch (the fields util/progress formats, and more). */
+export interface TrainProgress extends TrainStatus {
   phase: 'train' | 'val';
-  epoch: number;
-  epochs: number;
-  /** Step within the epoch (1-based) and steps per epoch. */
-  step: number;
-  steps: number;
-  /** Running mean training loss of this epoch. */
-  loss: number;
-  lr: number;
-  imgPerSec: number;
-  /** Estimated seconds left in the run. */
-  etaSeconds: number;
   /** The last finished epoch's validation metrics, if any. */
   last?: EpochMetrics;
 }
