@@ -23,7 +23,7 @@ import { ABLATION_FILE, ABLATION_REPORT, RUN_FILES } from '../src/lib/runs';
  *   config, metrics    settings and paths; pure math on scores
  *   util               errors, files, random numbers, progress
  */
-const LAYERS: string[][] = [['util'], ['config', 'metrics'], ['models'], ['kernels'], ['backend'], ['data'], ['runs'], ['train', 'eval'], ['bench'], ['plot'], ['experiment'], ['notebook', 'cli'], ['index']];
+const LAYERS: string[][] = [['util'], ['config', 'metrics'], ['models'], ['kernels'], ['backend'], ['data'], ['pretrained'], ['runs'], ['train', 'eval'], ['bench'], ['plot'], ['experiment'], ['notebook', 'cli'], ['index']];
 const rank = new Map(LAYERS.flatMap((names, i) => names.map((n) => [n, i] as const)));
 
 interface Arrow {

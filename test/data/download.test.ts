@@ -4,7 +4,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { downloadFile, ensureDownloaded, md5File } from '../../src/lib/data/download';
+import { downloadFile, ensureDownloaded, headUrl, md5File } from '../../src/lib/data/download';
 import { KitError } from '../../src/lib/util/errors';
 import type { ProgressUpdate } from '../../src/lib/util/progress';
 import { closedPortBase, sendBytes, serve, type LocalServer } from './local-server';
@@ -12,6 +12,7 @@ import { closedPortBase, sendBytes, serve, type LocalServer } from './local-serv
 // Larger than one socket chunk, so progress is reported several times.
 const PAYLOAD = crypto.randomBytes(300_000);
 const PAYLOAD_MD5 = crypto.createHash('md5').update(PAYLOAD).digest('hex');
+const PAYLOAD_SHA256 = crypto.createHash('sha256').update(PAYLOAD).digest('hex');
 
 /** The standard routes: the file, a redirect to it, a redirect loop, errors, a cut and a stall. */
 function payloadServer(): Promise<LocalServer> {
@@ -31,6 +32,7 @@ function payloadServer(): Promise<LocalServer> {
       return;
     }
     if (route === '/silent') return; // accepts the request, never answers
+    if (route === '/chunked') return void res.writeHead(200).end(PAYLOAD); // no Content-Length
     res.writeHead(404).end('not found');
   });
 }
@@ -197,6 +199,62 @@ test('ensureDownloaded() downloads once, keeps a file with the right MD5, and re
     assert.match(updates[0]?.info ?? '', new RegExp(`has MD5 ${damagedMd5}, expected ${PAYLOAD_MD5}.*downloading it again`));
     assert.deepEqual(box.files(), ['data.bin']);
   });
+});
+
+test('downloadFile() checks sha256 and size: right ones pass, wrong ones discard the file', async () => {
+  await withSandbox(async (box, server) => {
+    const ok = await downloadFile({ url: `${server.base}/data.bin`, dest: box.dest, sha256: PAYLOAD_SHA256, size: PAYLOAD.length });
+    assert.deepEqual(ok, { path: box.dest, bytes: PAYLOAD.length, md5: PAYLOAD_MD5, sha256: PAYLOAD_SHA256 });
+    fs.rmSync(box.dest);
+
+    const wrong = '0'.repeat(64);
+    await rejectsKit(downloadFile({ url: `${server.base}/data.bin`, dest: box.dest, sha256: wrong }), new RegExp(`SHA-256 ${PAYLOAD_SHA256}, but ${wrong} was expected; it was discarded`));
+    // A Content-Length other than the expected size fails before the body is read.
+    await rejectsKit(downloadFile({ url: `${server.base}/data.bin`, dest: box.dest, size: 10 }), new RegExp(`sends ${PAYLOAD.length} bytes, but 10 were expected`));
+    // Without Content-Length the size is checked after the transfer (and shown as the progress total).
+    await rejectsKit(downloadFile({ url: `${server.base}/chunked`, dest: box.dest, size: 10 }), new RegExp(`sends ${PAYLOAD.length} bytes, but 10 were expected`));
+    const updates: ProgressUpdate[] = [];
+    await downloadFile({ url: `${server.base}/chunked`, dest: box.dest, size: PAYLOAD.length, onProgress: (u) => updates.push(u) });
+    assert.equal(updates.at(-1)?.total, PAYLOAD.length);
+    assert.deepEqual(box.files(), ['data.bin']);
+  });
+});
+
+test('downloadFile() sends extra headers, but no authorization to another host after a redirect', async () => {
+  const seen: string[] = [];
+  const cdn = await serve((req, res) => {
+    seen.push(`cdn ${req.headers.authorization ?? '-'} ${req.headers['x-extra'] ?? '-'}`);
+    sendBytes(res, PAYLOAD);
+  });
+  const origin = await serve((req, res) => {
+    seen.push(`origin ${req.headers.authorization ?? '-'} ${req.headers['x-extra'] ?? '-'}`);
+    if (req.url === '/same') return void res.writeHead(302, { location: '/file' }).end();
+    if (req.url === '/file') return sendBytes(res, PAYLOAD);
+    res.writeHead(302, { location: `${cdn.base}/blob` }).end();
+  });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'download-test-'));
+  try {
+    const headers = { Authorization: 'Bearer secret', 'x-extra': 'yes' };
+    await downloadFile({ url: `${origin.base}/same`, dest: path.join(dir, 'a'), headers });
+    await downloadFile({ url: `${origin.base}/elsewhere`, dest: path.join(dir, 'b'), headers });
+    assert.deepEqual(seen, ['origin Bearer secret yes', 'origin Bearer secret yes', 'origin Bearer secret yes', 'cdn - yes']);
+  } finally {
+    await cdn.close();
+    await origin.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('headUrl() returns a redirect unfollowed with its headers, and a dead server as a KitError with the given fix', async () => {
+  await withSandbox(async (_box, server) => {
+    const head = await headUrl(`${server.base}/moved`, { headers: { 'x-extra': 'yes' }, fix: 'unused' });
+    assert.equal(head.status, 302);
+    assert.equal(head.headers.location, '/data.bin');
+    assert.deepEqual(server.requests, ['/moved']);
+  });
+  const base = await closedPortBase();
+  const err = await rejectsKit(headUrl(`${base}/x`, { fix: 'place it by hand' }), /refused the connection/);
+  assert.equal(err.fix, 'place it by hand');
 });
 
 test('md5File() hashes a file like crypto does on its bytes', async () => {

@@ -6,11 +6,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { decodeXray } from '../../src/lib/data/decode';
 import { buildModel } from '../../src/lib/models/build';
-import { LAYER_NORM_EPS } from '../../src/lib/models/config';
+import { LAYER_NORM_EPS, ModelConfig } from '../../src/lib/models/config';
 import { KIT_FORMAT, loadModel, saveModel } from '../../src/lib/models/io';
 import { DropPath, LayerNorm, LayerScale } from '../../src/lib/models/layers';
-import { planModel, planStats } from '../../src/lib/models/plan';
-import { checkInputSize, configFor, FLOP_DEVIATIONS, GROUPS, KERNEL_VARIANTS, resolveStep, ScaleName, STEP_IDS, STEPS } from '../../src/lib/models/steps';
+import { planModel, planStats, planWeights } from '../../src/lib/models/plan';
+import { checkInputSize, configFor, FLOP_DEVIATIONS, GROUPS, KERNEL_VARIANTS, resolveStep, ScaleName, STEP_IDS, STEPS, validateConfig } from '../../src/lib/models/steps';
 import { KitError } from '../../src/lib/util/errors';
 import { sharedXrays, tempDir } from '../helpers/data';
 import { useCpu } from '../helpers/tf';
@@ -198,4 +198,25 @@ test('buildModel() initial weights are seeded: same seed, same weights; another 
   const [a, b, c] = [await w(1), await w(1), await w(2)];
   assert.deepEqual(a, b);
   assert.notDeepEqual(a[0], c[0]);
+});
+
+test('planWeights lists exactly the weights buildModel creates, for every step (names, NHWC shapes, trainable)', async () => {
+  await useCpu();
+  const byName = (a: { name: string }, b: { name: string }): number => a.name.localeCompare(b.name);
+  for (const step of STEP_IDS) {
+    const config = configFor(step, { scale: 'smoke', inChannels: 1, numClasses: 2 });
+    const model = buildModel(config, 64);
+    const built = model.weights.map((w) => ({ name: w.originalName, shape: w.shape as number[], trainable: w.trainable }));
+    assert.deepEqual(planWeights(planModel(config, 64)).sort(byName), built.sort(byName), step);
+    model.dispose();
+  }
+});
+
+test('headNormEps: the head LayerNorm takes it (HuggingFace\'s 1e-12), absent means 1e-6, and a bad one is refused', async () => {
+  await useCpu();
+  const config = configFor('convnext', { scale: 'smoke' });
+  const eps = (c: ModelConfig): unknown => (buildModel(c, 32).getLayer('head_norm').getConfig() as { epsilon?: number }).epsilon;
+  assert.equal(eps(config), 1e-6);
+  assert.equal(eps({ ...config, headNormEps: 1e-12 }), 1e-12);
+  assert.throws(() => validateConfig({ ...config, headNormEps: 0 }), /headNormEps 0/);
 });

@@ -22,6 +22,15 @@ export interface DownloadOptions {
   dest: string;
   /** Expected MD5 (hex). When given, a file with any other hash is discarded. */
   md5?: string;
+  /** Expected SHA-256 (hex), e.g. what the HuggingFace hub publishes for a large file. Checked like md5. */
+  sha256?: string;
+  /** Expected size in bytes, checked even when the server sends no Content-Length. */
+  size?: number;
+  /**
+   * Extra request headers, e.g. `authorization`. The authorization header is dropped when a
+   * redirect leads to another host (a CDN's signed URL needs none, and must not see the token).
+   */
+  headers?: Record<string, string>;
   onProgress?: ProgressSink;
   /** Give up when the server sends nothing for this long (connecting included). Default 30 s. */
   timeoutMs?: number;
@@ -38,43 +47,58 @@ export interface DownloadResult {
   path: string;
   bytes: number;
   md5: string;
+  /** Present when the sha256 option was given. */
+  sha256?: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
-/** Download `url` to `dest` atomically, checking length and (optionally) MD5. */
+/** Download `url` to `dest` atomically, checking length and (optionally) size, MD5 and SHA-256. */
 export async function downloadFile(options: DownloadOptions): Promise<DownloadResult> {
   const { url, dest } = options;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const label = options.label ?? `download ${path.basename(dest)}`;
   const help = unreachableFix(url, dest, options.offlineHelp);
   const expectedMd5 = options.md5?.toLowerCase();
+  const expectedSha256 = options.sha256?.toLowerCase();
+  const headers = options.headers ?? {};
 
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   const tmp = tempPathFor(dest);
   // Filled in as the transfer goes, so a failure can say how far it got.
   const state: TransferState = { finalUrl: url, received: 0, total: undefined, bodyStarted: false, timedOut: false };
+  let sink: fs.WriteStream | undefined;
   try {
-    const response = await open(url, timeoutMs, state, help);
+    const response = await open(url, headers, timeoutMs, state, help);
     const length = response.headers['content-length'];
-    state.total = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;
+    const announced = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;
+    if (announced !== undefined && options.size !== undefined && announced !== options.size) {
+      response.destroy(); // no point in fetching a file of the wrong size
+      throw wrongSize(announced, options.size, state, url, dest);
+    }
+    state.total = announced ?? options.size;
     state.bodyStarted = true;
     const hash = crypto.createHash('md5');
+    const sha = expectedSha256 === undefined ? undefined : crypto.createHash('sha256');
     const report = (): void => options.onProgress?.({ label, done: state.received, total: state.total, unit: 'B' });
     report();
     const meter = new Transform({
       transform(chunk: Buffer, _encoding, callback): void {
         hash.update(chunk);
+        sha?.update(chunk);
         state.received += chunk.length;
         report();
         callback(null, chunk);
       },
     });
-    await pipeline(response, meter, fs.createWriteStream(tmp, { flags: 'wx' }));
-    if (state.total !== undefined && state.received !== state.total) throw cutOff(state, url, dest);
+    sink = fs.createWriteStream(tmp, { flags: 'wx' });
+    await pipeline(response, meter, sink);
+    if (state.total !== undefined && state.received < state.total) throw cutOff(state, url, dest);
+    if (options.size !== undefined && state.received !== options.size) throw wrongSize(state.received, options.size, state, url, dest);
     const md5 = hash.digest('hex');
+    const sha256 = sha?.digest('hex');
     if (expectedMd5 !== undefined && md5 !== expectedMd5) {
       throw new KitError(`the downloaded file has MD5 ${md5}, but ${expectedMd5} was expected; it was discarded`, {
         where: state.finalUrl,
@@ -83,10 +107,20 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
           `has changed: download ${url} yourself, check its MD5, and save it as ${dest}`,
       });
     }
+    if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
+      throw new KitError(`the downloaded file has SHA-256 ${String(sha256)}, but ${expectedSha256} was expected; it was discarded`, {
+        where: state.finalUrl,
+        fix:
+          `run the command again (the transfer may have been damaged); if it keeps failing, the file on the server ` +
+          `has changed: download ${url} yourself, check its SHA-256, and save it as ${dest}`,
+      });
+    }
     syncFile(tmp);
     fs.renameSync(tmp, dest);
-    return { path: dest, bytes: state.received, md5 };
+    return { path: dest, bytes: state.received, md5, ...(sha256 === undefined ? {} : { sha256 }) };
   } catch (err) {
+    // A transfer that fails early can beat the temp file's open: wait for it, or the file appears after the rm.
+    if (sink !== undefined && !sink.closed) await new Promise<void>((resolve) => sink?.once('close', () => resolve()));
     fs.rmSync(tmp, { force: true });
     if (err instanceof KitError) throw err;
     // Errors from the file system carry the path; everything else is the network's doing.
@@ -151,11 +185,18 @@ interface TransferState {
 }
 
 /** GET `url`, following up to MAX_REDIRECTS redirects; resolves with a 2xx response. */
-async function open(url: string, timeoutMs: number, state: TransferState, help: string): Promise<http.IncomingMessage> {
+async function open(
+  url: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  state: TransferState,
+  help: string,
+): Promise<http.IncomingMessage> {
   let current = url;
   for (let hop = 0; ; hop++) {
     state.finalUrl = current;
-    const response = await get(current, timeoutMs, state, help);
+    const sameHost = safeHost(current) === safeHost(url);
+    const response = await send('GET', current, sameHost ? headers : withoutAuthorization(headers), timeoutMs, state, help);
     const status = response.statusCode ?? 0;
     const location = response.headers.location;
     if (REDIRECT_STATUSES.has(status) && location !== undefined) {
@@ -179,7 +220,44 @@ async function open(url: string, timeoutMs: number, state: TransferState, help: 
   }
 }
 
-function get(url: string, timeoutMs: number, state: TransferState, help: string): Promise<http.IncomingMessage> {
+export interface HeadResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+}
+
+/**
+ * One HEAD request; a redirect is returned, not followed (the HuggingFace hub publishes a file's
+ * size and hash on the redirect itself). A server that cannot be reached becomes the same
+ * KitError as in downloadFile, with `fix` as its fix.
+ */
+export async function headUrl(
+  url: string,
+  options: { headers?: Record<string, string>; timeoutMs?: number; fix: string },
+): Promise<HeadResponse> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const state: TransferState = { finalUrl: url, received: 0, total: undefined, bodyStarted: false, timedOut: false };
+  try {
+    const response = await send('HEAD', url, options.headers ?? {}, timeoutMs, state, options.fix);
+    response.resume();
+    return { status: response.statusCode ?? 0, headers: response.headers };
+  } catch (err) {
+    if (err instanceof KitError) throw err;
+    throw unreachable(err, state, timeoutMs, options.fix);
+  }
+}
+
+function withoutAuthorization(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => name.toLowerCase() !== 'authorization'));
+}
+
+function send(
+  method: 'GET' | 'HEAD',
+  url: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  state: TransferState,
+  help: string,
+): Promise<http.IncomingMessage> {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -191,13 +269,14 @@ function get(url: string, timeoutMs: number, state: TransferState, help: string)
     return Promise.reject(new KitError(`unsupported URL scheme ${parsed.protocol}`, { where: url, fix: help }));
   }
   return new Promise((resolve, reject) => {
-    const request = client.get(parsed, { headers: { 'user-agent': 'convnext-xray-kit' } }, resolve);
+    const request = client.request(parsed, { method, headers: { 'user-agent': 'convnext-xray-kit', ...headers } }, resolve);
     // Idle timeout on the socket: covers connecting, waiting for headers and a stalled body.
     request.setTimeout(timeoutMs, () => {
       state.timedOut = true;
       request.destroy(new Error(`no data for ${timeoutMs / 1000} s`));
     });
     request.on('error', reject);
+    request.end();
   });
 }
 
@@ -225,6 +304,15 @@ function unreachable(err: unknown, state: TransferState, timeoutMs: number, help
     problem = `the download failed before any data arrived: ${messageOf(err)}`;
   }
   return new KitError(problem, { where: state.finalUrl, fix: help, cause: err });
+}
+
+function wrongSize(found: number, expected: number, state: TransferState, url: string, dest: string): KitError {
+  return new KitError(`the server sends ${found} bytes, but ${expected} were expected; nothing was kept`, {
+    where: state.finalUrl,
+    fix:
+      `run the command again; if it keeps failing, the file on the server has changed: download ${url} ` +
+      `yourself, check its size, and save it as ${dest}`,
+  });
 }
 
 function cutOff(state: TransferState, url: string, dest: string, cause?: unknown): KitError {

@@ -67,7 +67,7 @@ function applyOp(op: PlanOp, x: Sym, seedOf: SeedOf): Sym {
     case 'pool':
       return tfl.layers.globalAveragePooling2d({ name: op.name }).apply(x) as Sym;
     case 'poolnorm':
-      return new LayerNorm({ name: op.name, epsilon: LAYER_NORM_EPS }).apply(x) as Sym;
+      return new LayerNorm({ name: op.name, epsilon: op.eps }).apply(x) as Sym;
     case 'head':
       return tfl.layers.dense({ name: op.name, units: op.units, kernelInitializer: tfl.initializers.truncatedNormal({ stddev: 0.02, seed: seedOf(op.name) }) }).apply(x) as Sym;
   }

@@ -45,6 +45,12 @@ export interface ModelConfig {
   inChannels: number;
   /** Output classes: 2 (NORMAL, PNEUMONIA) here, 1000 on ImageNet. */
   numClasses: number;
+  /**
+   * Epsilon of the LayerNorm before the classifier; absent = LAYER_NORM_EPS (1e-6, the official
+   * code and timm). Only HuggingFace's ConvNeXt differs (`layer_norm_eps`, 1e-12), so a model
+   * imported from it keeps its value (pretrained/convnext.ts).
+   */
+  headNormEps?: number;
 }
 
 /** Epsilon of every norm: ConvNeXt's LayerNorm uses 1e-6; BatchNorm keeps PyTorch's 1e-5. */

@@ -3,8 +3,8 @@ export { configDiff, BATCH_NORM_EPS, LAYER_NORM_EPS, TOTAL_STRIDE } from './conf
 export type { ModelConfig } from './config';
 export { baseConfig, checkInputSize, configFor, FLOP_DEVIATIONS, getScale, GROUPS, KERNEL_VARIANTS, resolveStep, SCALE_NAMES, SCALES, STEP_IDS, STEPS, validateConfig } from './steps';
 export type { GroupId, ResolvedStep, RoadmapStep, Scale, ScaleName, StepId, StepOptions } from './steps';
-export { planModel, planStats } from './plan';
-export type { PlanOp, PlanStats, Shape } from './plan';
+export { planModel, planStats, planWeights } from './plan';
+export type { PlanOp, PlanStats, PlanWeight, Shape } from './plan';
 export { describeBlock } from './describe';
 export type { BlockDescription, BlockItem } from './describe';
 export { buildModel } from './build';

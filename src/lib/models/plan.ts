@@ -1,4 +1,4 @@
-import { ModelConfig } from './config';
+import { LAYER_NORM_EPS, ModelConfig } from './config';
 import { checkInputSize, validateConfig } from './steps';
 
 /**
@@ -43,7 +43,7 @@ export type PlanOp =
   | { op: 'maxpool'; name: string; kernel: number; stride: number; in: Shape; out: Shape }
   | { op: 'residual'; name: string; body: PlanOp[]; shortcut: PlanOp[]; layerScale: number | null; dropPath: number; after: PlanOp[]; in: Shape; out: Shape }
   | { op: 'pool'; name: string; in: Shape; out: [number] }
-  | { op: 'poolnorm'; name: string; in: [number]; out: [number] }
+  | { op: 'poolnorm'; name: string; eps: number; in: [number]; out: [number] }
   | { op: 'head'; name: string; units: number; in: [number]; out: [number] };
 
 /** Build the plan of `config` for a size×size input. */
@@ -98,7 +98,7 @@ export function planModel(config: ModelConfig, size: number): PlanOp[] {
 
   const c = shape[2];
   ops.push({ op: 'pool', name: 'head_pool', in: shape, out: [c] });
-  if (config.downsampling === 'separate') ops.push({ op: 'poolnorm', name: 'head_norm', in: [c], out: [c] });
+  if (config.downsampling === 'separate') ops.push({ op: 'poolnorm', name: 'head_norm', eps: config.headNormEps ?? LAYER_NORM_EPS, in: [c], out: [c] });
   ops.push({ op: 'head', name: 'head_fc', units: config.numClasses, in: [c], out: [config.numClasses] });
   return ops;
 }
@@ -238,4 +238,64 @@ export function planStats(plan: readonly PlanOp[]): PlanStats {
   };
   plan.forEach(visit);
   return { params, flops, activations, activationBytes: activations * 4, finalGrid };
+}
+
+/** One weight of a built model: `layer/weight` (TensorFlow.js's originalName) and its shape (NHWC layouts). */
+export interface PlanWeight {
+  name: string;
+  shape: number[];
+  /** False for BatchNorm's running statistics (updated by the forward pass, not the optimizer). */
+  trainable: boolean;
+}
+
+/**
+ * The weights buildModel creates for a plan, in plan order, without building it: what a weight
+ * importer (pretrained/convnext.ts) maps onto. (A LayersModel orders its weights differently:
+ * trainable first, layers by graph depth; match by name.) Layouts are TensorFlow.js's: conv kernels
+ * [kh, kw, in, out], depthwise [kh, kw, C, 1], pointwise and classifier [in, out].
+ * test/models/plan.test.ts checks it against a built model for every roadmap step.
+ */
+export function planWeights(plan: readonly PlanOp[]): PlanWeight[] {
+  const out: PlanWeight[] = [];
+  const add = (name: string, shape: number[], trainable = true): void => {
+    out.push({ name, shape, trainable });
+  };
+  const visit = (op: PlanOp): void => {
+    switch (op.op) {
+      case 'conv': {
+        const cin = op.in[2];
+        if (op.depthwise) add(`${op.name}/depthwise_kernel`, [op.kernel, op.kernel, cin, 1]);
+        else if (op.kernel === 1 && op.stride === 1) add(`${op.name}/kernel`, [cin, op.filters]);
+        else add(`${op.name}/kernel`, [op.kernel, op.kernel, cin, op.filters]);
+        if (op.bias) add(`${op.name}/bias`, [op.filters]);
+        break;
+      }
+      case 'norm':
+        add(`${op.name}/gamma`, [op.in[2]]);
+        add(`${op.name}/beta`, [op.in[2]]);
+        if (op.kind === 'batch') {
+          add(`${op.name}/moving_mean`, [op.in[2]], false);
+          add(`${op.name}/moving_variance`, [op.in[2]], false);
+        }
+        break;
+      case 'residual':
+        op.body.forEach(visit);
+        if (op.layerScale !== null) add(`${op.name}_gamma/gamma`, [op.out[2]]);
+        op.shortcut.forEach(visit);
+        op.after.forEach(visit);
+        break;
+      case 'poolnorm':
+        add(`${op.name}/gamma`, [op.in[0]]);
+        add(`${op.name}/beta`, [op.in[0]]);
+        break;
+      case 'head':
+        add(`${op.name}/kernel`, [op.in[0], op.units]);
+        add(`${op.name}/bias`, [op.units]);
+        break;
+      default:
+        break;
+    }
+  };
+  plan.forEach(visit);
+  return out;
 }

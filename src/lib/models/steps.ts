@@ -243,6 +243,7 @@ export function validateConfig(c: ModelConfig): void {
   if (!(c.dropPath >= 0 && c.dropPath < 1)) fail(`dropPath ${c.dropPath}`, 'use a rate in [0, 1), e.g. 0.1');
   if (!Number.isInteger(c.inChannels) || c.inChannels < 1) fail(`inChannels ${c.inChannels}`, 'use 1 for grayscale or 3 for RGB');
   if (!Number.isInteger(c.numClasses) || c.numClasses < 2) fail(`numClasses ${c.numClasses}`, 'use at least 2 classes');
+  if (c.headNormEps !== undefined && !(c.headNormEps > 0 && c.headNormEps < 1)) fail(`headNormEps ${c.headNormEps}`, 'use a small positive epsilon, e.g. 1e-6, or leave it out');
 }
 
 /** The smallest input the roadmap's networks accept: every stage needs at least one pixel. */
