@@ -11,6 +11,7 @@ import { predictCommand } from './commands/predict';
 import { reportCommand } from './commands/report';
 import { stagesCommand } from './commands/stages';
 import { trainCommand } from './commands/train';
+import { weightsDownloadCommand, weightsImportCommand, weightsInspectCommand } from './commands/weights';
 import { forCommandLine } from './errors';
 
 /** Every command, in the order `--help` lists them (and unknown-command errors suggest them). */
@@ -25,6 +26,9 @@ const COMMANDS: readonly Command[] = [
   evaluateCommand,
   benchCommand,
   dataDownloadCommand,
+  weightsDownloadCommand,
+  weightsInspectCommand,
+  weightsImportCommand,
 ];
 
 function usage(): string {

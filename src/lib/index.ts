@@ -7,6 +7,7 @@ export * as backend from './backend';
 export * as metrics from './metrics';
 export * as models from './models';
 export * as data from './data';
+export * as pretrained from './pretrained';
 export * as runs from './runs';
 export * as train from './train';
 export * as evaluation from './eval';

@@ -1,15 +1,17 @@
 import { selectBackend } from '../../lib/backend';
 import { loadXrayData, XrayData } from '../../lib/data/dataset';
-import { ablationId, runOne } from '../../lib/experiment/ablation';
+import { ablationId, recipeOf, runOne } from '../../lib/experiment/ablation';
+import { rowName } from '../../lib/experiment/report';
+import { resolvePretrained } from '../../lib/pretrained/hub';
 import { getProfile } from '../../lib/experiment/profiles';
 import { resolveStep } from '../../lib/models/steps';
-import { ablationDir, lockRun, runDirOf } from '../../lib/runs';
-import { withOverrides } from '../../lib/train/recipe';
+import { ablationDir, lockRun, runDirOf, RunInit, RunSpec } from '../../lib/runs';
 import { KitError } from '../../lib/util/errors';
 import { formatDuration, terminalProgress } from '../../lib/util/progress';
 import { parseOverrides } from '../args';
 import { defineCommand, print, printJson } from '../command';
 import { epochLines, resolveRunsDir, stopOnSignals, trainBar } from '../common';
+import { grayscaleOption } from './weights';
 
 export const STRICT_SPLITS_HELP = 'refuse to train when train, val and test share a patient id or an identical or near-identical image (default: train, with a warning)';
 
@@ -27,6 +29,8 @@ export const trainCommand = defineCommand({
     profile: { kind: 'string', help: 'smoke | cpu | default | paper (default: KIT_PROFILE or default)' },
     override: { kind: 'list', help: 'recipe field=value, e.g. epochs=10, batchSize=32, balance=sampler' },
     'runs-dir': { kind: 'string', help: 'write the run to <dir>/<ablation id>/<step>/<seed> (default: KIT_RUNS_DIR or runs/)' },
+    init: { kind: 'string', help: "fine-tune from pretrained ConvNeXt weights: a folder (config.json + model.safetensors) or a hub id / timm name (downloaded once into the cache); uses the profile's finetune recipe; the run goes to <step>+pretrained/<seed>" },
+    grayscale: { kind: 'string', help: 'with --init: how the RGB stem becomes gray, sum (default) | repeat' },
     'strict-splits': { kind: 'boolean', help: STRICT_SPLITS_HELP },
     json: { kind: 'boolean', help: 'print the result as JSON' },
   },
@@ -35,8 +39,12 @@ export const trainCommand = defineCommand({
     resolveStep(o.step);
     const profile = getProfile(o.profile);
     const overrides = parseOverrides(o.override);
-    const recipe = withOverrides(profile.train, overrides);
-    const spec = { step: o.step, seed: o.seed ?? 0, profile: profile.name, overrides };
+    if (o.grayscale !== undefined && o.init === undefined) throw new KitError('--grayscale goes with --init', { fix: 'add --init <folder|hub-id>, or leave --grayscale out' });
+    const grayscale = grayscaleOption(o.grayscale);
+    // A hub id is fetched (once) before the run folder is locked: a download is not training.
+    const init: RunInit | undefined = o.init === undefined ? undefined : { weights: await resolvePretrained(o.init, { onProgress: terminalProgress() }), ...(grayscale !== undefined ? { grayscale } : {}) };
+    const spec: RunSpec = { step: o.step, seed: o.seed ?? 0, profile: profile.name, overrides, ...(init !== undefined ? { init } : {}) };
+    const recipe = recipeOf(spec, profile);
     const dir = runDirOf(ablationDir(resolveRunsDir(o['runs-dir']), ablationId(profile.name, overrides)), spec);
     // Ctrl-C stops at the next step; the run folder is ours before the (long) data loading, so a second `train` is refused at once.
     const stop = stopOnSignals();
@@ -48,7 +56,7 @@ export const trainCommand = defineCommand({
         printDataNotes(data);
         const result = await runOne(spec, profile, recipe, data, dir, { onProgress: trainBar(), onEpoch: epochLines(recipe.epochs), signal: stop.signal, lock });
         if (o.json) printJson(result);
-        else print(`${spec.step} seed ${spec.seed}: best val AUC ${result.best.valAuc.toFixed(3)} (epoch ${result.best.epoch}), test AUC ${result.test.auc.toFixed(3)}, test acc ${result.test.acc.toFixed(3)}; ${result.imgPerSec.toFixed(0)} img/s, ${formatDuration(result.wallSeconds)}; ${dir}`);
+        else print(`${rowName(spec)} seed ${spec.seed}: best val AUC ${result.best.valAuc.toFixed(3)} (epoch ${result.best.epoch}), test AUC ${result.test.auc.toFixed(3)}, test acc ${result.test.acc.toFixed(3)}; ${result.imgPerSec.toFixed(0)} img/s, ${formatDuration(result.wallSeconds)}; ${dir}`);
         return 0;
       } finally {
         lock.release();

@@ -5,7 +5,7 @@ import { loadSettings } from '../config/settings';
 import { loadXrayData, XrayData } from '../data/dataset';
 import type { LeakagePolicy } from '../data/leakage';
 import { resolveStep, STEP_IDS } from '../models/steps';
-import { ablationDir, EpochMetrics, lockRun, Predictions, readRunResult, runDirOf, RunLock, RunResult, RunSpec, writeAblationMeta, writePredictions, writeRunResult } from '../runs';
+import { ablationDir, EpochMetrics, lockRun, Predictions, readRunResult, runDirOf, RunInit, RunLock, RunResult, RunSpec, writeAblationMeta, writePredictions, writeRunResult } from '../runs';
 import { TrainRecipe, withOverrides } from '../train/recipe';
 import { evaluateSet, noteWait, SetEvaluation, train, TrainProgress, TrainResult } from '../train/trainer';
 import { KitError } from '../util/errors';
@@ -33,12 +33,21 @@ export function ablationId(profile: string, overrides: Record<string, unknown>):
  * The runs of an ablation, seed-major (every step with seed 0 first), so a partial ablation
  * already compares all steps.
  */
-export function planRuns(profile: ProfileName, steps: readonly string[], seeds: number, overrides: Record<string, unknown> = {}): RunSpec[] {
+export function planRuns(profile: ProfileName, steps: readonly string[], seeds: number, overrides: Record<string, unknown> = {}, pretrained?: RunInit): RunSpec[] {
   for (const s of steps) resolveStep(s);
   if (!Number.isInteger(seeds) || seeds < 1) throw new KitError(`seeds must be a positive integer, got ${seeds}`, { fix: 'use e.g. --seeds 3' });
   const out: RunSpec[] = [];
-  for (let seed = 0; seed < seeds; seed++) for (const step of steps) out.push({ step, seed, profile, overrides });
+  for (let seed = 0; seed < seeds; seed++) {
+    for (const step of steps) out.push({ step, seed, profile, overrides });
+    // The fine-tuned row, after the roadmap's runs of this seed.
+    if (pretrained !== undefined) out.push({ step: 'convnext', seed, profile, overrides, init: pretrained });
+  }
   return out;
+}
+
+/** The recipe of a run: the profile's from-scratch one, or its finetune one for a run with init; plus the overrides. */
+export function recipeOf(spec: Pick<RunSpec, 'overrides' | 'init'>, profile: Profile): TrainRecipe {
+  return withOverrides(spec.init === undefined ? profile.train : profile.finetune, spec.overrides);
 }
 
 /** Parse "i/n" (0 ≤ i < n): this process takes runs i, i+n, i+2n, ... */
@@ -64,6 +73,11 @@ export interface AblationOptions {
   /** Seeds per step (default: the profile's). */
   seeds?: number;
   overrides?: Record<string, unknown>;
+  /**
+   * Also fine-tune ConvNeXt from these pretrained weights, once per seed, with the profile's
+   * finetune recipe: the extra row `convnext (pretrained)`, beside the roadmap, not in its deltas.
+   */
+  pretrained?: RunInit;
   shard?: { index: number; count: number };
   /** Default: KIT_RUNS_DIR / runs. */
   runsDir?: string;
@@ -103,11 +117,12 @@ export async function runAblation(options: AblationOptions = {}): Promise<Ablati
   const overrides = options.overrides ?? {};
   const recipe = withOverrides(profile.train, overrides);
   const steps = options.steps ?? profile.ablation.steps ?? [...STEP_IDS];
-  const all = planRuns(profile.name, steps, options.seeds ?? profile.ablation.seeds, overrides);
+  const all = planRuns(profile.name, steps, options.seeds ?? profile.ablation.seeds, overrides, options.pretrained);
   const mine = options.shard === undefined ? all : shardRuns(all, options.shard);
   const id = ablationId(profile.name, overrides);
   const dir = ablationDir(options.runsDir ?? loadSettings().runsDir, id);
-  writeAblationMeta(dir, { id, profile: profile.name, overrides, recipe, steps, seeds: options.seeds ?? profile.ablation.seeds });
+  const pretrained = options.pretrained === undefined ? {} : { pretrained: { init: options.pretrained, recipe: recipeOf({ overrides, init: options.pretrained }, profile) } };
+  writeAblationMeta(dir, { id, profile: profile.name, overrides, recipe, steps, seeds: options.seeds ?? profile.ablation.seeds, ...pretrained });
 
   // One SIGINT listener (in a kernel) for the whole ablation: an interrupt between runs stops it too.
   const stop = stopSignal(options.signal, options.stopOnSigint);
@@ -127,7 +142,7 @@ export async function runAblation(options: AblationOptions = {}): Promise<Ablati
         data = await loadXrayData({ profile, leakage: options.leakage });
         options.onData?.(data);
       }
-      const result = await runOne(spec, profile, recipe, data, runDir, hooks);
+      const result = await runOne(spec, profile, recipeOf(spec, profile), data, runDir, hooks);
       options.onRunEnd?.(spec, result);
       out.push({ spec, result, skipped: false });
     }
@@ -151,13 +166,14 @@ export async function runOne(spec: RunSpec, profile: Profile, recipe: TrainRecip
     const r: TrainResult = await train({
       step: spec.step, scale: profile.model.scale, seed: spec.seed, data, recipe, runDir,
       spec: { profile: spec.profile, overrides: spec.overrides },
+      ...(spec.init !== undefined ? { init: spec.init } : {}),
       onProgress: (p) => hooks.onProgress?.(spec, p),
       onEpoch: (m, h) => hooks.onEpoch?.(spec, m, h),
       signal: stop.signal, stopOnSigint: false, lock,
     });
     try {
-      const test = await evaluateSet(r.model, data.test, data.stats, recipe.batchSize);
-      const val = await evaluateSet(r.model, data.val, data.stats, recipe.batchSize);
+      const test = await evaluateSet(r.model, data.test, r.normalization, recipe.batchSize);
+      const val = await evaluateSet(r.model, data.val, r.normalization, recipe.batchSize);
       const result: RunResult = {
         spec, backend: tf.getBackend(), best: r.best, test: { acc: test.acc, auc: test.auc, loss: test.loss },
         epochs: r.epochsDone, wallSeconds: r.wallSeconds, imgPerSec: r.imgPerSec, history: r.history, finishedAt: new Date().toISOString(),
@@ -183,7 +199,7 @@ export async function trainOrLoad(spec: RunSpec, profile: Profile, data: XrayDat
   const dir = runDirOf(ablation, spec);
   const done = readRunResult(dir);
   if (done !== undefined) return { result: done, loaded: true };
-  return { result: await runOne(spec, profile, withOverrides(profile.train, spec.overrides), data, dir, hooks), loaded: false };
+  return { result: await runOne(spec, profile, recipeOf(spec, profile), data, dir, hooks), loaded: false };
 }
 
 /** The predictions file's content from the evaluations of val and test (in set order). */

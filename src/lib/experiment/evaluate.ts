@@ -5,7 +5,8 @@ import { loadClassifier } from '../eval/inference';
 import { bootstrap, chooseThreshold, confusion, Confusion, Interval, MetricName, reliability, ReliabilityBin, rocCurve, ThresholdRule } from '../metrics/classification';
 import { mean, std } from '../metrics/stats';
 import { resolveStep } from '../models/steps';
-import { finishedRuns, ModelMeta, Predictions, readAblationMeta, readPredictions, readRunMeta, RunResult, writePredictions } from '../runs';
+import { finishedRuns, ModelMeta, Predictions, readAblationMeta, readPredictions, readRunMeta, RunResult, RunSpec, writePredictions } from '../runs';
+import { rowName } from './report';
 import { evaluateSet } from '../train/trainer';
 import { KitError } from '../util/errors';
 import { predictionsOf } from './ablation';
@@ -107,8 +108,11 @@ function checkEvaluable(p: Record<'val' | 'test', { labels: ArrayLike<number> }>
 
 /** Per step of an ablation: every run's evaluation, and mean ± std over seeds of each metric. */
 export interface StepEvaluation {
+  /** The step, or `<step> (pretrained)` for fine-tuned runs (report.ts rowName). */
   step: string;
   index: number;
+  /** Fine-tuned from pretrained weights: listed after the roadmap's steps. */
+  pretrained?: boolean;
   runs: { seed: number; dir: string; evaluation: Evaluation; result: RunResult }[];
   /** Mean ± std over seeds of each metric's point value; interval = the seed-0 bootstrap interval. */
   summary: Record<MetricName, { mean: number; std: number; n: number }>;
@@ -119,8 +123,11 @@ export function evaluateAblation(dir: string, options: EvaluationOptions = {}): 
   const byStep = new Map<string, StepEvaluation['runs']>();
   const finished = finishedRuns(dir);
   const rounds = options.rounds ?? getProfile(readAblationMeta(dir)?.profile ?? finished[0]?.result.spec.profile).evaluation.bootstrapRounds;
+  const specs = new Map<string, RunSpec>();
   for (const r of finished) {
-    byStep.set(r.step, [...(byStep.get(r.step) ?? []), { seed: r.seed, dir: r.dir, evaluation: evaluatePredictions(readPredictions(r.dir), 'test', { ...options, rounds }), result: r.result }]);
+    const row = rowName(r.result.spec);
+    specs.set(row, r.result.spec);
+    byStep.set(row, [...(byStep.get(row) ?? []), { seed: r.seed, dir: r.dir, evaluation: evaluatePredictions(readPredictions(r.dir), 'test', { ...options, rounds }), result: r.result }]);
   }
   const steps: StepEvaluation[] = [];
   for (const [step, runs] of byStep) {
@@ -129,9 +136,11 @@ export function evaluateAblation(dir: string, options: EvaluationOptions = {}): 
       const v = runs.map((r) => r.evaluation.metrics[k].value);
       return [k, { mean: mean(v), std: std(v), n: v.length }];
     })) as StepEvaluation['summary'];
-    steps.push({ step, index: resolveStep(step).step.index, runs, summary });
+    const spec = specs.get(step) as RunSpec;
+    steps.push({ step, index: resolveStep(spec.step).step.index, ...(spec.init !== undefined ? { pretrained: true } : {}), runs, summary });
   }
-  return steps.sort((a, b) => a.index - b.index);
+  // Roadmap order, fine-tuned rows last.
+  return steps.sort((a, b) => Number(a.pretrained ?? false) - Number(b.pretrained ?? false) || a.index - b.index);
 }
 
 /** Write a run's recomputed predictions next to it (used by `evaluate --save`). */

@@ -36,7 +36,8 @@ function lowerBound(report: AblationReport, split: 'test' | 'val'): number {
  * paper's ImageNet top-1 change, on two axes: same sign = the ImageNet finding carried over.
  */
 export function deltaFigure(report: AblationReport): Figure {
-  const rows = report.steps.filter((s) => s.delta !== undefined);
+  // The roadmap's deltas only: a fine-tuned row's delta (to the same step from scratch) answers another question.
+  const rows = report.steps.filter((s) => s.delta !== undefined && s.pretrained !== true);
   const x = rows.map((s) => s.step);
   return figure(
     [

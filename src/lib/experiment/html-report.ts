@@ -34,7 +34,8 @@ export function testMetricRows(steps: readonly StepEvaluation[]): Record<string,
 export function ablationHtmlPage(dir: string, options: EvaluationOptions = {}): StandalonePage {
   const report = ablationReport(dir);
   const steps = evaluateAblation(dir, options);
-  const final = steps[steps.length - 1];
+  // The final model is the roadmap's last step trained from scratch (fine-tuned rows are extras).
+  const final = steps.filter((s) => s.pretrained !== true).pop();
   const finalRun = final?.runs[0];
   const body: HtmlBlock[] = [
     `<p>${escapeHtml(`${report.runs} finished runs of ${report.steps.length} roadmap steps (profile ${report.profile ?? '?'}, backend ${report.backend.join(', ')}). Thresholds are chosen on validation (Youden's J) and applied unchanged to test; intervals are seeded bootstrap 95% intervals of the seed-0 run; ± is the standard deviation over seeds.`)}</p>`,

@@ -1,9 +1,9 @@
 /** The ablation as an experiment: profiles, steps × seeds runs, their report, evaluation like a radiology paper, figures and the HTML page. */
-export { getProfile, PROFILE_NAMES, PROFILES } from './profiles';
+export { getProfile, HF_FINETUNE, PROFILE_NAMES, PROFILES } from './profiles';
 export type { Profile, ProfileName } from './profiles';
-export { ablationId, parseShard, planRuns, predictionsOf, runAblation, runOne, shardRuns, trainOrLoad } from './ablation';
+export { ablationId, parseShard, planRuns, predictionsOf, recipeOf, runAblation, runOne, shardRuns, trainOrLoad } from './ablation';
 export type { AblationOptions, AblationOutcome } from './ablation';
-export { ablationReport, describeDeltas, formatMeanStd, reportRows, runRows } from './report';
+export { ablationReport, describeDeltas, formatMeanStd, reportRows, rowName, runRows } from './report';
 export type { AblationReport, Aggregate, Delta, StepReport } from './report';
 export { evaluateAblation, evaluatePredictions, evaluateRun, readPredictions, savePredictions } from './evaluate';
 export type { Evaluation, EvaluationOptions, Predictions, SplitPredictions, StepEvaluation } from './evaluate';

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { mean, std, welchInterval } from '../metrics/stats';
 import { resolveStep } from '../models/steps';
-import { finishedRuns, readAblationMeta, RunResult } from '../runs';
+import { finishedRuns, readAblationMeta, RunResult, RunSpec } from '../runs';
 
 /** mean ± std over seeds, and how many seeds. */
 export interface Aggregate {
@@ -22,9 +22,15 @@ export interface Delta {
 }
 
 export interface StepReport {
+  /** The step as the runs name it, or `<step> (pretrained)` for fine-tuned runs (RunSpec.init). */
   step: string;
   index: number;
   title: string;
+  /**
+   * Fine-tuned from pretrained weights: an extra row after the roadmap, never part of its deltas.
+   * Its `previous` and `delta` compare it with the same step trained from scratch, when present.
+   */
+  pretrained?: boolean;
   valAcc: Aggregate;
   valAuc: Aggregate;
   testAcc: Aggregate;
@@ -55,30 +61,39 @@ export interface AblationReport {
 export function ablationReport(dir: string): AblationReport {
   const results = finishedRuns(dir).map((r) => r.result);
   const byStep = new Map<string, RunResult[]>();
-  for (const r of results) byStep.set(r.spec.step, [...(byStep.get(r.spec.step) ?? []), r]);
-  const order = [...byStep.keys()].sort((a, b) => rank(a) - rank(b));
+  for (const r of results) byStep.set(rowName(r.spec), [...(byStep.get(rowName(r.spec)) ?? []), r]);
+  const order = [...byStep.keys()].sort((a, b) => rowRank(byStep.get(a)?.[0]?.spec as RunSpec) - rowRank(byStep.get(b)?.[0]?.spec as RunSpec));
   const agg = (rs: RunResult[], f: (r: RunResult) => number): Aggregate => {
     const values = rs.map(f);
     return { mean: mean(values), std: std(values), n: values.length, values };
   };
   const steps: StepReport[] = order.map((name) => {
     const rs = byStep.get(name) as RunResult[];
-    const { step } = resolveStep(name);
+    const spec = (rs[0] as RunResult).spec;
+    const { step } = resolveStep(spec.step);
+    const pretrained = spec.init !== undefined;
     return {
       step: name,
       index: step.index,
-      title: step.title,
+      title: pretrained ? `${step.title}, fine-tuned from pretrained weights` : step.title,
+      ...(pretrained ? { pretrained } : {}),
       valAcc: agg(rs, (r) => r.best.valAcc),
       valAuc: agg(rs, (r) => r.best.valAuc),
       testAcc: agg(rs, (r) => r.test.acc),
       testAuc: agg(rs, (r) => r.test.auc),
-      paperTop1: step.id === name ? step.paper.top1 : undefined,
+      paperTop1: step.id === name && !pretrained ? step.paper.top1 : undefined,
       wallSeconds: mean(rs.map((r) => r.wallSeconds)),
       imgPerSec: mean(rs.map((r) => r.imgPerSec)),
     };
   });
-  steps.forEach((s, i) => {
-    const prev = steps[i - 1];
+  const roadmap = steps.filter((s) => s.pretrained !== true);
+  const previousOf = (s: StepReport): StepReport | undefined => {
+    if (s.pretrained !== true) return roadmap[roadmap.indexOf(s) - 1];
+    // A fine-tuned row compares with its step from scratch (the same network, the same data).
+    return roadmap.find((r) => resolveStep(r.step).step.index === s.index);
+  };
+  steps.forEach((s) => {
+    const prev = previousOf(s);
     if (prev === undefined) return;
     const d = (a: Aggregate, b: Aggregate): Delta => {
       const w = welchInterval(a.values, b.values);
@@ -97,14 +112,20 @@ export function ablationReport(dir: string): AblationReport {
     runs: results.length,
     backend: [...new Set(results.map((r) => r.backend))],
     curves: results
-      .sort((a, b) => rank(a.spec.step) - rank(b.spec.step) || a.spec.seed - b.spec.seed)
-      .map((r) => ({ step: r.spec.step, seed: r.spec.seed, epochs: r.history.map((h) => h.epoch), valAuc: r.history.map((h) => h.valAuc), valAcc: r.history.map((h) => h.valAcc), trainLoss: r.history.map((h) => h.trainLoss) })),
+      .sort((a, b) => rowRank(a.spec) - rowRank(b.spec) || a.spec.seed - b.spec.seed)
+      .map((r) => ({ step: rowName(r.spec), seed: r.spec.seed, epochs: r.history.map((h) => h.epoch), valAuc: r.history.map((h) => h.valAuc), valAcc: r.history.map((h) => h.valAcc), trainLoss: r.history.map((h) => h.trainLoss) })),
   };
 }
 
-function rank(name: string): number {
-  const { step, kernelSize } = resolveStep(name);
-  return step.index + (kernelSize !== undefined ? kernelSize / 100 : 0.07);
+/** A run's row: its step, or `<step> (pretrained)` when it was fine-tuned. */
+export function rowName(spec: Pick<RunSpec, 'step' | 'init'>): string {
+  return spec.init === undefined ? spec.step : `${spec.step} (pretrained)`;
+}
+
+/** Roadmap order; fine-tuned rows after every roadmap step. */
+function rowRank(spec: Pick<RunSpec, 'step' | 'init'>): number {
+  const { step, kernelSize } = resolveStep(spec.step);
+  return step.index + (kernelSize !== undefined ? kernelSize / 100 : 0.07) + (spec.init !== undefined ? 100 : 0);
 }
 
 
@@ -143,7 +164,7 @@ export function reportRows(report: AblationReport): Record<string, string | numb
  */
 export function runRows(dir: string): Record<string, string | number>[] {
   return finishedRuns(dir).map((r) => ({
-    step: r.step,
+    step: rowName(r.result.spec),
     seed: r.seed,
     'val AUC': r.result.best.valAuc,
     'test AUC': r.result.test.auc,

@@ -482,3 +482,22 @@ function normalizeEtag(etag: string | undefined): string | undefined {
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
+
+/**
+ * The folder of `--init <folder|hub-id>`: an existing folder as it is; anything else is a hub
+ * id or timm name, fetched with downloadPretrained (which keeps a folder it verified before, so
+ * a second run needs no network beyond two HEAD requests, and none when offline).
+ */
+export async function resolvePretrained(nameOrDir: string, options: HubDownloadOptions = {}): Promise<string> {
+  if (fs.existsSync(nameOrDir)) return path.resolve(nameOrDir);
+  let repo: string;
+  try {
+    repo = hubRepoOf(nameOrDir);
+  } catch (err) {
+    throw new KitError(`no folder "${nameOrDir}", and it is not a HuggingFace hub id or timm name either (${messageOf(err)})`, {
+      where: nameOrDir,
+      fix: 'give a folder holding config.json and model.safetensors, or a hub id such as facebook/convnext-tiny-224 or a timm name such as convnext_atto.d2_in1k',
+    });
+  }
+  return (await downloadPretrained(repo, options)).dir;
+}

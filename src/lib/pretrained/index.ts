@@ -5,3 +5,5 @@ export { checkMapping, CONVNEXT_VARIANTS, IMAGENET_MEAN, IMAGENET_STD, kitParams
 export type { Layout, PretrainedConvNeXt, PretrainNormalization, TensorMapping, Transform } from './convnext';
 export { adaptPretrained, adaptStemBias, adaptStemKernel, GRAYSCALE_MODES, sha256Of } from './adapt';
 export type { AdaptedModel, AdaptOptions, GrayscaleMode, PretrainedInit } from './adapt';
+export { DEFAULT_HUB_ENDPOINT, DEFAULT_REVISION, downloadPretrained, HUB_FILES, HUB_RECORD, hubFileUrl, hubRepoOf, pretrainedDir, resolvePretrained } from './hub';
+export type { HubCheck, HubDownloadOptions, HubFile, PretrainedDownload } from './hub';

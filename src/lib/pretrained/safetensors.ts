@@ -64,9 +64,11 @@ export function parseSafetensors(bytes: Uint8Array, where: string): SafetensorsF
   const spans: [number, number, string][] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry) || !Object.values(entry).every((v) => typeof v === 'string')) throw bad('__metadata__ is not a map of strings');
       metadata = entry as Record<string, string>;
       continue;
     }
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad(`tensor ${name} is ${JSON.stringify(entry)}, not {dtype, shape, data_offsets}`);
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     const dtype = String(e.dtype);
     const size = BYTES[dtype];
@@ -83,7 +85,8 @@ export function parseSafetensors(bytes: Uint8Array, where: string): SafetensorsF
     tensors.set(name, { dtype, shape, values: toFloat32(bytes, dataStart + begin, count, dtype) });
   }
   // The format forbids overlaps and holes; a file with either was not written by safetensors.
-  spans.sort((a, b) => a[0] - b[0]);
+  // safetensors orders by (begin, end): a zero-size tensor comes before one that starts at its offset.
+  spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let next = 0;
   for (const [begin, end, name] of spans) {
     if (begin !== next) throw bad(`tensor ${name} starts at byte ${begin}, expected ${next} (overlapping or missing data)`);

@@ -5,6 +5,7 @@ import type { PixelStats } from '../data/batches';
 import type { DataSource } from '../data/dataset';
 import type { Fit } from '../data/decode';
 import type { ModelConfig } from '../models/config';
+import type { GrayscaleMode, PretrainedInit } from '../pretrained/adapt';
 import { KitError } from '../util/errors';
 import { writeFileAtomic } from '../util/fs';
 import { lockFolder, lockHolder, LockHolder, LockOptions, RunLock } from './lock';
@@ -59,8 +60,8 @@ export function reportFile(ablation: string): string {
 }
 
 /** `<ablationDir>/<step>/<seed>`: the folder of one run of an ablation. */
-export function runDirOf(ablation: string, spec: { step: string; seed: number }): string {
-  return path.join(ablation, spec.step, String(spec.seed));
+export function runDirOf(ablation: string, spec: { step: string; seed: number; init?: RunInit }): string {
+  return path.join(ablation, stepDirName(spec), String(spec.seed));
 }
 
 /**
@@ -102,7 +103,29 @@ export interface RunSpec {
   seed: number;
   profile: string;
   overrides: Record<string, unknown>;
+  /**
+   * Fine-tune from pretrained weights instead of a seeded start: the folder (config.json +
+   * model.safetensors) and how its RGB stem becomes gray. Absent: trained from scratch. The run's
+   * folder is `<step>+pretrained/<seed>`, a row of its own beside the roadmap (never a step of it).
+   */
+  init?: RunInit;
 }
+
+/** Where a fine-tuned run starts (RunSpec.init). */
+export interface RunInit {
+  /** A local folder with config.json + model.safetensors (HuggingFace or timm layout). */
+  weights: string;
+  /** `sum` (default) or `repeat`: pretrained/adapt.ts. */
+  grayscale?: GrayscaleMode;
+}
+
+/** The folder name of a spec's step: the step, or `<step>+pretrained` for a fine-tuned run. */
+export function stepDirName(spec: { step: string; init?: RunInit }): string {
+  return spec.init === undefined ? spec.step : `${spec.step}${PRETRAINED_SUFFIX}`;
+}
+
+/** The suffix that marks fine-tuned runs' folders (RunSpec.init). */
+export const PRETRAINED_SUFFIX = '+pretrained';
 
 /** The data a run trained on, as run.json records it (to refuse evaluating it on other data). */
 export interface DataFacts {
@@ -127,6 +150,8 @@ export interface RunMeta {
   /** Set by the ablation runner. */
   profile?: string;
   overrides?: Record<string, unknown>;
+  /** Pretrained weights the run started from (what, which file hash, how adapted); absent: from scratch. */
+  init?: PretrainedInit;
 }
 
 /** The kit's metadata in a checkpoint's model.json: enough to use the model again. */
@@ -140,6 +165,8 @@ export interface ModelMeta {
   epoch: number;
   valAuc: number;
   valAcc: number;
+  /** Pretrained weights the model was fine-tuned from; absent: trained from scratch. */
+  init?: PretrainedInit;
 }
 
 /** result.json: what a finished run leaves. */
@@ -177,6 +204,8 @@ export interface AblationMeta {
   recipe: object;
   steps: string[];
   seeds: number;
+  /** The `convnext (pretrained)` row: its weights and its recipe (the profile's finetune one). */
+  pretrained?: { init: RunInit; recipe: object };
 }
 
 function readJson<T>(file: string, what: string, fix: string): T {

@@ -30,6 +30,8 @@ export interface TrainRecipe {
    */
   balance: 'loss' | 'sampler' | 'none';
   augment: 'xray' | 'none';
+  /** Decay after the warmup: `cosine` (ConvNeXt, the default when absent) or `linear` (the HuggingFace Trainer's). */
+  schedule?: 'cosine' | 'linear';
 }
 
 export function augmentOptions(recipe: TrainRecipe): AugmentOptions {
@@ -41,7 +43,8 @@ const NUMBER_FIELDS = ['epochs', 'batchSize', 'lr', 'minLr', 'warmupEpochs', 'we
 /** Apply overrides to a recipe, rejecting unknown fields and bad values with what is valid. */
 export function withOverrides(recipe: TrainRecipe, overrides: Record<string, unknown>): TrainRecipe {
   const out: TrainRecipe = { ...recipe };
-  const valid = Object.keys(recipe);
+  // `schedule` is optional (absent = cosine), so a recipe without it still accepts it.
+  const valid = [...new Set([...Object.keys(recipe), 'schedule'])];
   for (const [key, value] of Object.entries(overrides)) {
     if (!valid.includes(key)) throw new KitError(`unknown training option "${key}"`, { where: 'overrides', fix: `use one of: ${valid.join(', ')}` });
     (out as unknown as Record<string, unknown>)[key] = value;
@@ -66,4 +69,5 @@ export function validateRecipe(r: TrainRecipe): void {
   if (r.ema !== null && !(typeof r.ema === 'number' && r.ema > 0 && r.ema < 1)) bad('ema', r.ema, 'use a decay in (0, 1), e.g. 0.999, or null');
   if (!['loss', 'sampler', 'none'].includes(r.balance)) bad('balance', r.balance, 'use "loss", "sampler" or "none"');
   if (!['xray', 'none'].includes(r.augment)) bad('augment', r.augment, 'use "xray" or "none"');
+  if (r.schedule !== undefined && !['cosine', 'linear'].includes(r.schedule)) bad('schedule', r.schedule, 'use "cosine" or "linear"');
 }

@@ -14,9 +14,11 @@ import { loadModel, saveModel } from '../models/io';
 import { ModelConfig } from '../models/config';
 import { getDropPathRng, setDropPathRng } from '../models/layers';
 import { planModel, PlanOp } from '../models/plan';
-import { configFor, ScaleName } from '../models/steps';
+import { configFor, resolveStep, ScaleName } from '../models/steps';
+import { adaptPretrained, PretrainedInit } from '../pretrained/adapt';
+import { readPretrained } from '../pretrained/convnext';
 import { ensureBackend } from '../backend';
-import { DataFacts, EpochMetrics, lockRun, ModelMeta, RunLock, RunMeta, runPaths, writeEpochMetrics, writeRunMeta } from '../runs';
+import { DataFacts, EpochMetrics, lockRun, ModelMeta, readRunMeta, RunInit, RunLock, RunMeta, runPaths, writeEpochMetrics, writeRunMeta } from '../runs';
 import { explainError, KitError, messageOf } from '../util/errors';
 import { stopReason, stopSignal } from '../util/kernel';
 import { writeFileAtomic } from '../util/fs';
@@ -47,6 +49,16 @@ export interface TrainOptions {
   runDir?: string;
   /** The ablation's facts to store in run.json, for reproduction. */
   spec?: Pick<RunMeta, 'profile' | 'overrides'>;
+  /**
+   * Fine-tune: start from pretrained ConvNeXt weights (pretrained/) instead of a seeded init.
+   * The step must be ConvNeXt (`convnext` / `separate-downsampling`); the network is the weights'
+   * (their depths and widths, not `scale`'s), its stem made gray and its head new for the X-ray
+   * classes (seeded by `seed`), and the input is normalized with the pretraining's mean/std
+   * instead of the data's, in training, validation, and in the saved checkpoint for predict.
+   */
+  init?: RunInit;
+  /** Where the adaptation notes go (new head, gray stem); default console.log. */
+  onNote?: (line: string) => void;
   onProgress?: (p: TrainProgress) => void;
   onEpoch?: (m: EpochMetrics, history: readonly EpochMetrics[]) => void;
   /** Stop (as if killed) after this many epochs of this call; for tests of resume. */
@@ -94,6 +106,10 @@ export class TrainingInterrupted extends KitError {
 }
 
 export interface TrainResult {
+  /** The normalization of the model's input (the data's, or the pretraining's when fine-tuning). */
+  normalization: PixelStats;
+  /** The pretrained start, when fine-tuning. */
+  init?: PretrainedInit;
   step: string;
   seed: number;
   config: ModelConfig;
@@ -157,11 +173,9 @@ async function trainOnBackend(options: TrainOptions, signal: AbortSignal | undef
   const { data, recipe, seed } = options;
   validateRecipe(recipe);
   checkSplitsMeasurable(data, `${describeSource(data.source)}, profile ${data.profile}`);
-  const config = configFor(options.step, { scale: options.scale, inChannels: 1, numClasses: CLASS_NAMES.length, dropPath: recipe.dropPath });
-  checkBatchFits(planModel(config, data.size), recipe.batchSize);
+  const { config, model, stats, init } = initialModel(options);
   const started = Date.now();
 
-  const model = buildModel(config, data.size, { seed: seedFor(seed, 'init'), name: options.step.replace(/[^a-z0-9]/gi, '_') });
   const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const optimizer = new AdamW(trainable, { weightDecay: recipe.weightDecay });
   const ema = recipe.ema !== null ? new WeightEma(model, recipe.ema) : undefined;
@@ -171,14 +185,15 @@ async function trainOnBackend(options: TrainOptions, signal: AbortSignal | undef
 
   const stepsPerEpoch = batchCount(data.train, recipe.batchSize, true);
   const totalSteps = stepsPerEpoch * recipe.epochs;
-  const schedule = { lr: recipe.lr, minLr: recipe.minLr, warmupSteps: Math.round(recipe.warmupEpochs * stepsPerEpoch), totalSteps };
+  const schedule = { lr: recipe.lr, minLr: recipe.minLr, warmupSteps: Math.round(recipe.warmupEpochs * stepsPerEpoch), totalSteps, shape: recipe.schedule };
 
   let history: EpochMetrics[] = [];
   let startEpoch = 0;
   let bestWeights: tf.Tensor[] | undefined;
   const runDir = options.runDir;
   if (runDir !== undefined) {
-    const meta: RunMeta = { config, recipe, seed, step: options.step, scale: options.scale, data: dataFacts(data), ...options.spec };
+    const meta: RunMeta = { config, recipe, seed, step: options.step, scale: options.scale, data: dataFacts(data), ...options.spec, ...(init !== undefined ? { init } : {}) };
+    checkSameInit(runDir, init);
     const state = loadCheckpoint(runPaths(runDir).last, { config, recipe, seed, weights: model.weights.map((w) => w.originalName) });
     if (state !== undefined) {
       model.setWeights(state.weights);
@@ -220,7 +235,7 @@ async function trainOnBackend(options: TrainOptions, signal: AbortSignal | undef
         const idx = order[b] as number[];
         const globalStep = epoch * stepsPerEpoch + b;
         lr = learningRate(globalStep, schedule);
-        const loss = await trainStep(model, trainable, optimizer, data, idx, recipe, aug, augmentRng, lr);
+        const loss = await trainStep(model, trainable, optimizer, data, stats, idx, recipe, aug, augmentRng, lr);
         if (!Number.isFinite(loss)) {
           throw new KitError(`the training loss became ${loss} at epoch ${epoch + 1}, step ${b + 1} (learning rate ${lr.toExponential(2)})`, {
             where: runDir === undefined ? options.step : runPaths(runDir).last,
@@ -243,7 +258,7 @@ async function trainOnBackend(options: TrainOptions, signal: AbortSignal | undef
       trainImages += order.length * recipe.batchSize;
       trainSeconds += trainTime;
       options.onProgress?.({ phase: 'val', epoch: epoch + 1, epochs: recipe.epochs, step: order.length, steps: order.length, loss: lossSum / Math.max(order.length, 1), lr, imgPerSec: (order.length * recipe.batchSize) / trainTime, etaSeconds: 0, last: history[history.length - 1] });
-      const val = ema !== undefined ? await ema.withAverage(() => evaluateSet(model, data.val, data.stats, recipe.batchSize)) : await evaluateSet(model, data.val, data.stats, recipe.batchSize);
+      const val = ema !== undefined ? await ema.withAverage(() => evaluateSet(model, data.val, stats, recipe.batchSize)) : await evaluateSet(model, data.val, stats, recipe.batchSize);
       // Best = highest validation AUC; on a tie (AUC saturates on easy data) the lower loss.
       const best = [...history].reverse().find((h) => h.best);
       const isBest = best === undefined || val.auc > best.valAuc || (val.auc === best.valAuc && val.loss < best.valLoss);
@@ -257,7 +272,7 @@ async function trainOnBackend(options: TrainOptions, signal: AbortSignal | undef
         bestWeights = ema !== undefined ? ema.snapshot() : model.getWeights().map((w) => w.clone());
       }
       if (runDir !== undefined) {
-        const kit = modelMeta(options, config, data, metrics);
+        const kit = modelMeta(options, config, data, stats, metrics, init);
         if (isBest) await saveBest(model, ema, runPaths(runDir).best, kit);
         const state: TrainState = {
           epoch: epoch + 1,
@@ -296,6 +311,8 @@ async function trainOnBackend(options: TrainOptions, signal: AbortSignal | undef
     step: options.step,
     seed,
     config,
+    normalization: stats,
+    ...(init !== undefined ? { init } : {}),
     history,
     best: { epoch: bestEpoch?.epoch ?? 0, valAuc: bestEpoch?.valAuc ?? NaN, valAcc: bestEpoch?.valAcc ?? NaN, valLoss: bestEpoch?.valLoss ?? NaN },
     epochsDone: history.length,
@@ -308,8 +325,8 @@ async function trainOnBackend(options: TrainOptions, signal: AbortSignal | undef
 }
 
 /** One optimizer step; returns the loss value (read back, so NaN can be caught at once). */
-async function trainStep(model: tfl.LayersModel, vars: tf.Variable[], optimizer: AdamW, data: XrayData, idx: number[], recipe: TrainRecipe, aug: ReturnType<typeof augmentOptions>, augmentRng: Rng, lr: number): Promise<number> {
-  const x = tf.tidy(() => normalize(augmentBatch(batchImages(data.train, idx), aug, augmentRng), data.stats));
+async function trainStep(model: tfl.LayersModel, vars: tf.Variable[], optimizer: AdamW, data: XrayData, stats: PixelStats, idx: number[], recipe: TrainRecipe, aug: ReturnType<typeof augmentOptions>, augmentRng: Rng, lr: number): Promise<number> {
+  const x = tf.tidy(() => normalize(augmentBatch(batchImages(data.train, idx), aug, augmentRng), stats));
   const y = batchLabels(data.train, idx);
   const classWeights = recipe.balance === 'loss' ? data.classWeights : undefined;
   const { value, grads } = tf.variableGrads(() => crossEntropy(model.apply(x, { training: true }) as tf.Tensor2D, y, { smoothing: recipe.labelSmoothing, classWeights }), vars);
@@ -379,12 +396,54 @@ async function saveBest(model: tfl.LayersModel, ema: WeightEma | undefined, dir:
 }
 
 /** What predict/evaluate need to use a saved model with exactly the training preprocessing. */
-function modelMeta(options: TrainOptions, config: ModelConfig, data: XrayData, m: EpochMetrics): ModelMeta {
+function modelMeta(options: TrainOptions, config: ModelConfig, data: XrayData, stats: PixelStats, m: EpochMetrics, init: PretrainedInit | undefined): ModelMeta {
   return {
     step: options.step, scale: options.scale, seed: options.seed, config,
-    input: { size: data.size, fit: data.fit, channels: 1, normalization: data.stats },
+    input: { size: data.size, fit: data.fit, channels: 1, normalization: stats },
     classes: [...CLASS_NAMES], epoch: m.epoch, valAuc: m.valAuc, valAcc: m.valAcc,
+    ...(init !== undefined ? { init } : {}),
   };
+}
+
+/**
+ * The network a run starts from: the step's config with seeded weights (from scratch), or the
+ * pretrained ConvNeXt adapted to gray X-rays (fine-tuning), with the input normalization to use.
+ */
+function initialModel(options: TrainOptions): { config: ModelConfig; model: tfl.LayersModel; stats: PixelStats; init?: PretrainedInit } {
+  const { data, recipe, seed } = options;
+  if (options.init === undefined) {
+    const config = configFor(options.step, { scale: options.scale, inChannels: 1, numClasses: CLASS_NAMES.length, dropPath: recipe.dropPath });
+    checkBatchFits(planModel(config, data.size), recipe.batchSize);
+    const model = buildModel(config, data.size, { seed: seedFor(seed, 'init'), name: options.step.replace(/[^a-z0-9]/gi, '_') });
+    return { config, model, stats: data.stats };
+  }
+  if (resolveStep(options.step).step.id !== 'separate-downsampling') {
+    throw new KitError(`pretrained weights are a ConvNeXt, the roadmap's last step, not "${options.step}"`, { where: 'init', fix: 'train step convnext (or separate-downsampling) with them', cliFix: 'use --step convnext with --init' });
+  }
+  const pretrained = readPretrained(options.init.weights);
+  checkBatchFits(planModel({ ...pretrained.config, inChannels: 1 }, data.size), recipe.batchSize);
+  const adapted = adaptPretrained(pretrained, {
+    size: data.size, numClasses: CLASS_NAMES.length, grayscale: options.init.grayscale, seed: seedFor(seed, 'init'), dropPath: recipe.dropPath,
+  });
+  const note = options.onNote ?? ((line: string) => console.log(line));
+  note(`fine-tuning ${adapted.init.variant === 'custom' ? 'a' : adapted.init.variant} ConvNeXt (${adapted.init.layout === 'hf' ? 'HuggingFace' : 'timm'} weights, ${options.init.weights})`);
+  for (const line of adapted.notes) note(line);
+  return { config: adapted.config, model: adapted.model, stats: adapted.normalization as PixelStats, init: adapted.init };
+}
+
+/** A run folder started from other weights (or from scratch) cannot be resumed from these. */
+function checkSameInit(runDir: string, init: PretrainedInit | undefined): void {
+  if (!fs.existsSync(runPaths(runDir).meta)) return;
+  const before = readRunMeta(runDir);
+  const was = before.init === undefined ? 'from scratch' : `from ${before.init.source} (sha256 ${before.init.sha256.slice(0, 12)}…, ${before.init.grayscale ?? 'rgb'})`;
+  const now = init === undefined ? 'from scratch' : `from ${init.source} (sha256 ${init.sha256.slice(0, 12)}…, ${init.grayscale ?? 'rgb'})`;
+  const same = (before.init === undefined && init === undefined) || (before.init !== undefined && init !== undefined && before.init.sha256 === init.sha256 && before.init.grayscale === init.grayscale);
+  if (!same) {
+    throw new KitError(`this run folder was started ${was}, and would now continue ${now}`, {
+      where: runDir,
+      fix: 'give the same initial weights to resume, or train into another run folder',
+    });
+  }
 }
 
 function dataFacts(d: XrayData): DataFacts {
