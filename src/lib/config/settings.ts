@@ -16,6 +16,7 @@ import { projectRoot, resolveFromRoot } from './paths';
  * | runsDir  | KIT_RUNS_DIR  | runsDir    | `runs/` in the project                     |
  * | native   | KIT_NATIVE    | native     | `auto`: which native TensorFlow build `npm run setup` makes (auto, cpu, gpu, off); `off` also keeps auto selection away from it |
  * | dataUrl  | KIT_DATA_URL  | dataUrl    | Zenodo: where the default download comes from (a mirror; tests point it at a dead port) |
+ * | pretrained | KIT_PRETRAINED | pretrained | none: a folder of pretrained ConvNeXt weights (config.json + model.safetensors) for the notebooks' fine-tuning sections |
  */
 export interface Settings {
   /** A Kaggle-layout folder or a MedMNIST .npz file; undefined = the default download. */
@@ -27,11 +28,13 @@ export interface Settings {
   native: string;
   /** Replaces the Zenodo files folder of the default PneumoniaMNIST download; undefined = Zenodo. */
   dataUrl?: string | undefined;
+  /** Pretrained ConvNeXt weights for the notebooks' fine-tuning sections; undefined = skip them. */
+  pretrained?: string | undefined;
 }
 
 export const CONFIG_FILE = 'kit.config.json';
 
-const KEYS = ['data', 'profile', 'backend', 'cacheDir', 'runsDir', 'native', 'dataUrl'] as const;
+const KEYS = ['data', 'profile', 'backend', 'cacheDir', 'runsDir', 'native', 'dataUrl', 'pretrained'] as const;
 type Key = (typeof KEYS)[number];
 
 const ENV: Record<Key, string> = {
@@ -42,6 +45,7 @@ const ENV: Record<Key, string> = {
   runsDir: 'KIT_RUNS_DIR',
   native: 'KIT_NATIVE',
   dataUrl: 'KIT_DATA_URL',
+  pretrained: 'KIT_PRETRAINED',
 };
 
 /** Read the settings now (env and config file are read on every call, never at import). */
@@ -61,6 +65,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     runsDir: resolveFromRoot(pick('runsDir') ?? 'runs'),
     native: pick('native') ?? 'auto',
     dataUrl: pick('dataUrl'),
+    pretrained: ((v) => (v === undefined ? undefined : resolveFromRoot(v)))(pick('pretrained')),
   };
 }
 

@@ -2,7 +2,7 @@ import { classCounts } from '../data/classes';
 import { loadXrayData, XrayData } from '../data/dataset';
 import { countsText, MIN_IMAGES_PER_CLASS } from '../data/measurable';
 import { loadClassifier } from '../eval/inference';
-import { bootstrap, chooseThreshold, confusion, Confusion, Interval, MetricName, reliability, ReliabilityBin, rocCurve, ThresholdRule } from '../metrics/classification';
+import { bootstrap, chooseThreshold, confusion, Confusion, Interval, MetricName, pairedAucDifference, reliability, ReliabilityBin, rocCurve, ThresholdRule } from '../metrics/classification';
 import { mean, std } from '../metrics/stats';
 import { resolveStep } from '../models/steps';
 import { finishedRuns, ModelMeta, Predictions, readAblationMeta, readPredictions, readRunMeta, RunResult, RunSpec, writePredictions } from '../runs';
@@ -146,4 +146,36 @@ export function evaluateAblation(dir: string, options: EvaluationOptions = {}): 
 /** Write a run's recomputed predictions next to it (used by `evaluate --save`). */
 export function savePredictions(runDir: string, p: Predictions): void {
   writePredictions(runDir, p);
+}
+
+/**
+ * ConvNeXt fine-tuned from pretrained weights against the same network from scratch, seed by
+ * seed (both runs saw the same images in the same order): each one's test ROC-AUC and the
+ * difference with its paired bootstrap 95% interval. Empty when the ablation has no fine-tuned run.
+ */
+export function pretrainedComparison(steps: readonly StepEvaluation[], options: { rounds?: number } = {}): Record<string, string | number>[] {
+  const out: Record<string, string | number>[] = [];
+  for (const ft of steps.filter((s) => s.pretrained === true)) {
+    const scratch = steps.find((s) => s.pretrained !== true && s.index === ft.index);
+    if (scratch === undefined) continue;
+    for (const run of ft.runs) {
+      const base = scratch.runs.find((r) => r.seed === run.seed);
+      if (base === undefined) continue;
+      const a = readPredictions(base.dir).test;
+      const b = readPredictions(run.dir).test;
+      if (a.ids.join('\n') !== b.ids.join('\n')) {
+        throw new KitError(`the fine-tuned and from-scratch runs of seed ${run.seed} were tested on different images`, { where: run.dir, fix: 'train both on the same data (same profile and XRAY_DATA)' });
+      }
+      const d = pairedAucDifference(a.labels, a.probs, b.probs, { rounds: options.rounds ?? 1000, seed: run.seed });
+      const signed = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
+      out.push({
+        seed: run.seed,
+        [`${scratch.step} test AUC`]: Number(base.evaluation.metrics.rocAuc.value.toFixed(3)),
+        [`${ft.step} test AUC`]: Number(run.evaluation.metrics.rocAuc.value.toFixed(3)),
+        'Δ AUC (pretrained − scratch)': signed(d.value),
+        'paired bootstrap 95% CI': `[${signed(d.lo)}, ${signed(d.hi)}]${d.lo > 0 || d.hi < 0 ? ' *' : ''}`,
+      });
+    }
+  }
+  return out;
 }

@@ -77,3 +77,14 @@ export function allCurvesFigure(report: AblationReport): Figure {
     { title: 'Validation ROC-AUC per epoch, every run (one colour per step)', xaxis: { title: 'epoch', dtick: Math.max(1, ...report.curves.map((c) => c.epochs.length)) <= 20 ? 1 : undefined }, yaxis: { title: 'val ROC-AUC' }, height: 460 },
   );
 }
+
+/**
+ * Fine-tuned from pretrained weights vs trained from scratch, same network, data, seeds and
+ * budget: the validation AUC of both per epoch. Pretraining usually shows in the first epochs.
+ */
+export function finetuneFigure(report: AblationReport): Figure {
+  const rows = report.steps.filter((s) => s.pretrained === true);
+  const names = new Set(rows.flatMap((s) => [s.step, ...(s.previous !== undefined ? [s.previous] : [])]));
+  const fig = allCurvesFigure({ ...report, curves: report.curves.filter((c) => names.has(c.step)) });
+  return { ...fig, layout: { ...fig.layout, title: { text: 'ConvNeXt from scratch vs fine-tuned from pretrained weights: validation ROC-AUC per epoch' } } };
+}

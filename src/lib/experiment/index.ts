@@ -5,7 +5,7 @@ export { ablationId, parseShard, planRuns, predictionsOf, recipeOf, runAblation,
 export type { AblationOptions, AblationOutcome } from './ablation';
 export { ablationReport, describeDeltas, formatMeanStd, reportRows, rowName, runRows } from './report';
 export type { AblationReport, Aggregate, Delta, StepReport } from './report';
-export { evaluateAblation, evaluatePredictions, evaluateRun, readPredictions, savePredictions } from './evaluate';
+export { evaluateAblation, evaluatePredictions, evaluateRun, pretrainedComparison, readPredictions, savePredictions } from './evaluate';
 export type { Evaluation, EvaluationOptions, Predictions, SplitPredictions, StepEvaluation } from './evaluate';
 export { PUBLISHED } from './published';
 export type { PublishedResult } from './published';
@@ -13,4 +13,4 @@ export { ablationHtmlPage, testMetricRows } from './html-report';
 export { clinicalSummary, comparisonRows, worstMistakes } from './summary';
 export type { Mistake } from './summary';
 export { mistakeGallery } from './gallery';
-export { allCurvesFigure, deltaFigure, stepMetricsFigure } from './figures';
+export { allCurvesFigure, deltaFigure, finetuneFigure, stepMetricsFigure } from './figures';

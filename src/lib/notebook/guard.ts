@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import { loadSettings } from '../config/settings';
 import { dataSourceProblem } from '../data/dataset';
 
 /** The tag at the start of the error `requireData` throws, so a test or a reader can find it. */
@@ -17,4 +19,24 @@ export async function requireData(): Promise<void> {
   // The stack would only point into the kit; the message says everything.
   err.stack = `${err.name}: ${err.message}`;
   throw err;
+}
+
+/**
+ * The pretrained weights of the notebooks' fine-tuning sections (the KIT_PRETRAINED setting), or
+ * undefined after saying how to get them: the section's cells then skip themselves, so a run
+ * without weights (CI, an offline classroom) goes on to the end. Nothing is downloaded here.
+ */
+export function pretrainedWeights(): string | undefined {
+  const dir = loadSettings().pretrained;
+  if (dir !== undefined && fs.existsSync(dir)) return dir;
+  const lines = [
+    dir === undefined ? 'No pretrained weights: KIT_PRETRAINED is not set, so this section is skipped.' : `KIT_PRETRAINED is ${dir}, which does not exist, so this section is skipped.`,
+    'To run it, get ImageNet weights once (online), then point KIT_PRETRAINED at the folder and restart the kernel:',
+    '  npx convnext-xray weights download convnext_atto.d2_in1k          # timm, 3.7 M parameters: the default and smoke profiles',
+    '  npx convnext-xray weights download facebook/convnext-tiny-224     # HuggingFace, 28.6 M: the finetune profile (224 px, GPU)',
+    '  KIT_PRETRAINED=<the folder it prints> npm start',
+    'Offline: put config.json and model.safetensors from the model\'s hub page into one folder and use that.',
+  ];
+  console.log(lines.join('\n'));
+  return undefined;
 }

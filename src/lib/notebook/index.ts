@@ -11,6 +11,6 @@ export {
   setDisplayForTests,
 } from './display';
 export type { DisplayHost, HtmlDisplay, LiveFigure } from './display';
-export { NO_DATA_TAG, requireData } from './guard';
+export { NO_DATA_TAG, pretrainedWeights, requireData } from './guard';
 export { trainingDisplay } from './training';
 export type { TrainingDisplay } from './training';
