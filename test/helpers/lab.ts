@@ -61,7 +61,8 @@ async function stopGroup(child: ChildProcess): Promise<void> {
 
 /**
  * Start JupyterLab with `node scripts/lab.js` serving `root`, with its own settings (autosave off,
- * so notebooks keep their stripped outputs; every cell kept in the page) and an empty workspace.
+ * so notebooks keep their stripped outputs; every cell kept in the page; no news prompt) and an
+ * empty workspace. `env` reaches the kernels too: they inherit the server's environment.
  */
 export async function startLab(root: string, stateDir: string, env: NodeJS.ProcessEnv = {}): Promise<Lab> {
   const port = await freePort();
@@ -70,8 +71,11 @@ export async function startLab(root: string, stateDir: string, env: NodeJS.Proce
   fs.rmSync(stateDir, { recursive: true, force: true });
   fs.mkdirSync(path.join(settings, '@jupyterlab', 'docmanager-extension'), { recursive: true });
   fs.mkdirSync(path.join(settings, '@jupyterlab', 'notebook-extension'), { recursive: true });
+  fs.mkdirSync(path.join(settings, '@jupyterlab', 'apputils-extension'), { recursive: true });
   fs.writeFileSync(path.join(settings, '@jupyterlab', 'docmanager-extension', 'plugin.jupyterlab-settings'), '{"autosave": false}\n');
   fs.writeFileSync(path.join(settings, '@jupyterlab', 'notebook-extension', 'tracker.jupyterlab-settings'), '{"windowingMode": "none"}\n');
+  // No "get notified about Jupyter news?" toast over the bottom right of every screenshot.
+  fs.writeFileSync(path.join(settings, '@jupyterlab', 'apputils-extension', 'notification.jupyterlab-settings'), '{"fetchNews": "false"}\n');
   const { PYTHONPATH: _drop, ...base } = notebookEnv(env);
   const args = [
     path.join(PROJECT_ROOT, 'scripts', 'lab.js'),
@@ -114,6 +118,24 @@ export interface LabResult {
   live: Record<string, { samples: number; distinctStates: number; maxOutputs: number; finalOutputs: number }>;
   seconds: number;
   screenshot: string;
+  /** The interrupt scenario only: the epochs the training cell's status line showed in each execution. */
+  epochsShown?: { interrupted?: number[]; rerun?: number[] };
+  /** The interrupt scenario only: the run's epoch count, and what the cell showed after each execution. */
+  epochs?: number;
+  interruptedText?: string;
+  rerunText?: string;
+  /** The interrupt scenario only: how long the kernel was held (SIGSTOP) while the menu was clicked. */
+  kernelPausedSeconds?: number;
+}
+
+/** The interrupt scenario (test/lab/driver.py --interrupt-cell): see runInLab. */
+export interface InterruptScenario {
+  /** Index of the training cell in the notebook (markdown cells count, as in JupyterLab). */
+  cell: number;
+  /** A glob that matches once the run has written its first epoch checkpoint. */
+  checkpoint: string;
+  /** Where the screenshot of the interrupted cell goes. */
+  screenshot: string;
 }
 
 export interface DriverRun {
@@ -122,10 +144,15 @@ export interface DriverRun {
   stderr: string;
 }
 
-/** Run `notebooks` (paths relative to the lab's root) in the browser, in order. */
-export function runInLab(lab: Lab, root: string, notebooks: readonly string[], outDir: string): Promise<DriverRun> {
+/**
+ * Run `notebooks` (paths relative to the lab's root) in the browser, in order. With `interrupt`
+ * (one notebook): run its cells up to the training cell, interrupt that from the Kernel menu once
+ * the checkpoint exists, and run it again (driver.py describes the steps).
+ */
+export function runInLab(lab: Lab, root: string, notebooks: readonly string[], outDir: string, interrupt?: InterruptScenario): Promise<DriverRun> {
   return new Promise((resolve, reject) => {
-    const args = [DRIVER, `--url=${lab.url}`, `--token=${lab.token}`, `--root=${root}`, `--out=${outDir}`, ...notebooks];
+    const scenario = interrupt === undefined ? [] : [`--interrupt-cell=${interrupt.cell}`, `--checkpoint=${interrupt.checkpoint}`, `--interrupt-screenshot=${interrupt.screenshot}`];
+    const args = [DRIVER, `--url=${lab.url}`, `--token=${lab.token}`, `--root=${root}`, `--out=${outDir}`, ...scenario, ...notebooks];
     const child = spawn(PYTHON, args, { cwd: PROJECT_ROOT, env: { ...process.env, KIT_CHROMIUM: CHROMIUM }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
