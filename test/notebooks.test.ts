@@ -18,6 +18,10 @@ if (process.env.KIT_RUNS_DIR === undefined) {
   process.env.KIT_RUNS_DIR = path.join(PROJECT_ROOT, 'test-output', 'runs');
   fs.rmSync(process.env.KIT_RUNS_DIR, { recursive: true, force: true });
 }
+// 03 and 04's fine-tuning sections run on a PyTorch-made fixture of random weights (this machine
+// has no hub access): they prove the code path, not what ImageNet weights are worth. Without
+// KIT_PRETRAINED the sections skip themselves (the JupyterLab test runs them that way).
+if (process.env.KIT_PRETRAINED === undefined) process.env.KIT_PRETRAINED = path.join(PROJECT_ROOT, 'test', 'fixtures', 'pretrained', 'timm-a');
 const filters = (process.env.KIT_NOTEBOOK_FILTER ?? '')
   .split(',')
   .map((f) => f.trim())

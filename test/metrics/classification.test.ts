@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { averagePrecision, bootstrap, chooseThreshold, confusion, evaluateScores, reliability, rocAuc, rocCurve, thresholdMetrics } from '../../src/lib/metrics/classification';
+import { averagePrecision, bootstrap, chooseThreshold, confusion, evaluateScores, pairedAucDifference, reliability, rocAuc, rocCurve, thresholdMetrics } from '../../src/lib/metrics/classification';
 import { worstMistakes } from '../../src/lib/experiment/summary';
 import { Rng } from '../../src/lib/util/rng';
 
@@ -121,4 +121,21 @@ test('worstMistakes(): false negatives first, most confident first, then false p
   const probs = [0.9, 0.1, 0.3, 0.95, 0.6, 0.2];
   assert.deepEqual(worstMistakes(labels, probs, 0.5, { falseNegatives: 5, falsePositives: 5 }).map((m) => [m.index, m.kind]), [[1, 'false negative'], [2, 'false negative'], [3, 'false positive'], [4, 'false positive']]);
   assert.deepEqual(worstMistakes(labels, probs, 0.5, { falseNegatives: 1, falsePositives: 1 }).map((m) => m.index), [1, 3]);
+});
+
+test('pairedAucDifference: the point value is the AUC difference; identical models give [0, 0]; a clearly better or worse model excludes 0', () => {
+  const rng = new Rng(4);
+  const n = 200;
+  const labels = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 0 : 1));
+  const noisy = labels.map((y) => y * 0.3 + rng.next());
+  const sharp = labels.map((y) => y * 2 + rng.next());
+  const same = pairedAucDifference(labels, noisy, noisy, { rounds: 200 });
+  assert.deepEqual([same.value, same.lo, same.hi], [0, 0, 0]);
+  const better = pairedAucDifference(labels, noisy, sharp, { rounds: 500 });
+  assert.ok(Math.abs(better.value - (rocAuc(labels, sharp) - rocAuc(labels, noisy))) < 1e-12);
+  assert.ok(better.lo > 0 && better.lo <= better.value && better.value <= better.hi, JSON.stringify(better));
+  // The same scores given to other images (chance level) are worse than the noisy model's.
+  const shuffled = pairedAucDifference(labels, noisy, [...noisy].reverse(), { rounds: 500 });
+  assert.ok(shuffled.hi < 0, JSON.stringify(shuffled));
+  assert.throws(() => pairedAucDifference(labels, noisy, sharp.slice(1)), /200 labels, 200 and 199 scores/);
 });

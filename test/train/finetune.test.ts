@@ -8,10 +8,10 @@ import { loadXrayData, XrayData } from '../../src/lib/data/dataset';
 import { decodeXray } from '../../src/lib/data/decode';
 import { loadClassifier, predictFiles } from '../../src/lib/eval/inference';
 import { runAblation, recipeOf } from '../../src/lib/experiment/ablation';
-import { evaluateAblation } from '../../src/lib/experiment/evaluate';
+import { evaluateAblation, pretrainedComparison } from '../../src/lib/experiment/evaluate';
 import { deltaFigure } from '../../src/lib/experiment/figures';
 import { HF_FINETUNE, PROFILES } from '../../src/lib/experiment/profiles';
-import { ablationReport, reportRows } from '../../src/lib/experiment/report';
+import { ablationReport, finetuneRows, reportRows } from '../../src/lib/experiment/report';
 import { readRunMeta, runDirOf, runPaths } from '../../src/lib/runs';
 import { learningRate } from '../../src/lib/train/schedule';
 import { train } from '../../src/lib/train/trainer';
@@ -117,6 +117,18 @@ test('the ablation\'s pretrained row: `convnext (pretrained)` after the roadmap,
   assert.equal(reportRows(report)[2]?.step, 'convnext (pretrained)');
   const evaluated = evaluateAblation(outcome.dir, { rounds: 50 });
   assert.deepEqual(evaluated.map((s) => [s.step, s.pretrained ?? false]), [['layer-norm', false], ['separate-downsampling', false], ['convnext (pretrained)', true]]);
+  // Notebook 03's table: the two models, the difference on the fine-tuned one.
+  const rows = finetuneRows(report);
+  assert.deepEqual(rows.map((r) => r.model), ['separate-downsampling (from scratch)', 'convnext (pretrained)']);
+  assert.equal(rows[0]?.['Δ test AUC'], '');
+  assert.match(String(rows[1]?.['Δ test AUC']), /^[+-]\d\.\d{3}$/);
+  // Notebook 04's: per seed, the paired bootstrap interval of the AUC difference on the same test images.
+  const [cmp] = pretrainedComparison(evaluated, { rounds: 200 });
+  const scratchAuc = evaluated[1]?.runs[0]?.evaluation.metrics.rocAuc.value as number;
+  const ftAuc = evaluated[2]?.runs[0]?.evaluation.metrics.rocAuc.value as number;
+  assert.equal(cmp?.['separate-downsampling test AUC'], Number(scratchAuc.toFixed(3)));
+  assert.equal(cmp?.['convnext (pretrained) test AUC'], Number(ftAuc.toFixed(3)));
+  assert.equal(cmp?.['Δ AUC (pretrained − scratch)'], `${ftAuc - scratchAuc >= 0 ? '+' : ''}${(ftAuc - scratchAuc).toFixed(3)}`);
 });
 
 test('the finetune recipe is the HuggingFace Trainer workflow (AdamW 2e-4, batch 32, 4 epochs, linear decay, clip 1.0) at each profile\'s budget', () => {

@@ -3,7 +3,7 @@ export { getProfile, HF_FINETUNE, PROFILE_NAMES, PROFILES } from './profiles';
 export type { Profile, ProfileName } from './profiles';
 export { ablationId, parseShard, planRuns, predictionsOf, recipeOf, runAblation, runOne, shardRuns, trainOrLoad } from './ablation';
 export type { AblationOptions, AblationOutcome } from './ablation';
-export { ablationReport, describeDeltas, formatMeanStd, reportRows, rowName, runRows } from './report';
+export { ablationReport, describeDeltas, finetuneRows, formatMeanStd, reportRows, rowName, runRows } from './report';
 export type { AblationReport, Aggregate, Delta, StepReport } from './report';
 export { evaluateAblation, evaluatePredictions, evaluateRun, pretrainedComparison, readPredictions, savePredictions } from './evaluate';
 export type { Evaluation, EvaluationOptions, Predictions, SplitPredictions, StepEvaluation } from './evaluate';

@@ -197,3 +197,30 @@ export function describeDeltas(report: AblationReport): string[] {
   }
   return out;
 }
+
+/**
+ * Fine-tuned rows next to the same step from scratch, for notebook 03's pretrained section: one
+ * row per model, the difference (fine-tuned − from scratch, Welch 95% interval over seeds) on
+ * the fine-tuned one. Empty when the ablation has no fine-tuned run.
+ */
+export function finetuneRows(report: AblationReport): Record<string, string | number>[] {
+  const signed = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
+  const out: Record<string, string | number>[] = [];
+  for (const ft of report.steps.filter((s) => s.pretrained === true)) {
+    const scratch = report.steps.find((s) => s.step === ft.previous);
+    for (const s of scratch === undefined ? [ft] : [scratch, ft]) {
+      const d = s === ft ? s.delta?.testAuc : undefined;
+      out.push({
+        model: s === ft ? s.step : `${s.step} (from scratch)`,
+        seeds: s.testAuc.n,
+        'val AUC': formatMeanStd(s.valAuc),
+        'test AUC': formatMeanStd(s.testAuc),
+        'test accuracy': formatMeanStd(s.testAcc),
+        'Δ test AUC': d === undefined ? '' : signed(d.diff),
+        '95% CI': d !== undefined && Number.isFinite(d.lo) ? `[${signed(d.lo)}, ${signed(d.hi)}]${d.withinNoise ? '' : ' *'}` : '',
+        'img/s': Math.round(s.imgPerSec),
+      });
+    }
+  }
+  return out;
+}
