@@ -54,9 +54,11 @@ interface Prediction {
   predictions: { probabilities: Record<string, number>; predicted: string }[];
 }
 
-function predict(checkpoint: string): Prediction {
+function predict(checkpoint: string, untrainedHead = true): Prediction {
   const p = cli(['predict', xray(), '--checkpoint', checkpoint, '--json'], smoke());
   assert.equal(p.code, 0, p.stderr);
+  // A freshly imported checkpoint with a new head says its probabilities mean nothing yet.
+  assert.equal(/head was never trained/.test(p.stderr), untrainedHead, p.stderr);
   return JSON.parse(p.stdout) as Prediction;
 }
 
@@ -102,7 +104,7 @@ test('weights inspect on a copy with one tensor removed and one renamed lists th
   assert.match(r.stdout, new RegExp(`^${escape(RENAMED[1])} +\\[8\\] +— +unmatched$`, 'm'));
   assert.match(r.stdout, /^— +stem_norm\/gamma +missing$/m, 'the renamed tensor leaves its kit weight empty');
   assert.match(r.stdout, /^— +s2_b1_norm\/beta +missing$/m, 'the removed one too');
-  assert.match(r.stdout, /3 tensor\(s\) do not map \(status above\): the kit cannot load these weights\n$/);
+  assert.match(r.stdout, /1 tensor\(s\) have no place in the kit \(unmatched or mis-shaped\), 2 kit weight\(s\) have no tensor \(missing\): the kit cannot load these weights\n$/);
 
   const j = cli(['weights', 'inspect', dir, '--json']);
   assert.equal(j.code, 1, j.stderr);
@@ -113,7 +115,7 @@ test('weights inspect on a copy with one tensor removed and one renamed lists th
   const out = path.join(tempDir(), 'ckpt');
   const i = cli(['weights', 'import', dir, '--out', out, '--profile', 'smoke']);
   assert.equal(i.code, 1);
-  assert.match(i.stderr, /the HuggingFace weights do not map onto the kit's ConvNeXt \(1 unmatched, 0 mis-shaped, 2 missing\)/);
+  assert.match(i.stderr, /the HuggingFace weights in .* do not map onto the kit's ConvNeXt \(1 unmatched, 0 mis-shaped, 2 missing\)/);
   assert.match(i.stderr, new RegExp(`unmatched +${escape(RENAMED[1])} \\[8\\]: no kit weight takes it`));
   assert.match(i.stderr, /missing +s2_b1_norm\/beta: no tensor in the file fills it/);
   assert.ok(i.stderr.includes(`Run \`npx convnext-xray weights inspect ${dir}\` for the whole mapping`), i.stderr);
@@ -141,19 +143,18 @@ test('weights import hf-b --profile smoke writes a checkpoint that predict takes
   assert.equal(k.code, 0, k.stderr);
   assert.doesNotMatch(k.stdout, /head is new|head: a new classifier/);
   const labels = Object.values((JSON.parse(fs.readFileSync(path.join(HF_B, 'config.json'), 'utf8')) as { id2label: Record<string, string> }).id2label);
-  const keptPrediction = predict(kept).predictions[0];
+  const keptPrediction = predict(kept, false).predictions[0];
   assert.deepEqual(Object.keys(keptPrediction?.probabilities ?? {}), labels);
   assert.ok(labels.includes(keptPrediction?.predicted ?? ''));
 });
 
 test(
   'weights import of a model that already has 2 classes (hf-b) without --keep-head gives a new head, as its output says',
-  { todo: 'the pretrained 2-class classifier is kept and relabelled NORMAL/PNEUMONIA (adaptPretrained makes a new head only when the class count differs)' },
   () => {
     const out = path.join(tempDir(), 'hf-b-xray');
     const r = cli(['weights', 'import', HF_B, '--out', out, '--profile', 'smoke']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^head: a new classifier for 2 classes \(seeded, std 0\.02\), replacing the pretrained 2-class one$/m);
+    assert.match(r.stdout, /^head: a new classifier for 2 classes \(seeded, std 0\.02\), replacing the pretrained 2-class one \(negative, positive\)$/m);
     const kit = (JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8')) as { kit: { init: { newHead: unknown } } }).kit;
     assert.notEqual(kit.init.newHead, null, 'model.json records the new head');
   },
@@ -167,7 +168,7 @@ test('weights import into an --out holding an earlier checkpoint replaces it who
   assert.equal(again.code, 0, again.stderr);
   assert.deepEqual(fs.readdirSync(out).sort(), ['model.json', 'weights.bin']);
   assert.deepEqual(fs.readdirSync(parent), ['ckpt'], 'the swap leaves no .ckpt.tmp-* folder');
-  assert.deepEqual(Object.keys(predict(out).predictions[0]?.probabilities ?? {}), ['effusion', 'nodule', 'normal'], "hf-a's classes: the new checkpoint, not the old one");
+  assert.deepEqual(Object.keys(predict(out, false).predictions[0]?.probabilities ?? {}), ['effusion', 'nodule', 'normal'], "hf-a's classes: the new checkpoint, not the old one");
 
   const none = cli(['weights', 'import', HF_B, '--profile', 'smoke']);
   assert.equal(none.code, 1);
@@ -176,15 +177,13 @@ test('weights import into an --out holding an earlier checkpoint replaces it who
 
 test(
   'weights import refuses an --out folder that holds other files, and leaves them as they were',
-  { todo: 'the folder is replaced whole (replaceDirAtomic): notes.txt and sub/ are deleted, exit 0' },
   () => {
     const out = tempDir();
     fs.writeFileSync(path.join(out, 'notes.txt'), 'my notes\n');
     fs.mkdirSync(path.join(out, 'sub'));
     fs.writeFileSync(path.join(out, 'sub', 'scan.jpeg'), 'not really a jpeg');
     const r = cli(['weights', 'import', HF_B, '--out', out, '--profile', 'smoke']);
-    assert.equal(fs.readFileSync(path.join(out, 'notes.txt'), 'utf8'), 'my notes\n', 'the user\'s file is kept');
-    assert.ok(fs.existsSync(path.join(out, 'sub', 'scan.jpeg')), 'and the folder in it');
+    assert.ok(fs.existsSync(path.join(out, 'notes.txt')) && fs.existsSync(path.join(out, 'sub', 'scan.jpeg')), `the user's files are kept (exit ${r.code}): ${fs.readdirSync(out).join(', ')}`);
     assert.equal(r.code, 1, r.stdout);
     assert.ok(r.stderr.includes(out), r.stderr);
     assert.match(r.stderr, /notes\.txt[\s\S]*Fix: /);

@@ -16,6 +16,9 @@ export const predictCommand = defineCommand({
     if (files.length === 0) throw new KitError('predict needs at least one image file', { fix: 'e.g. npx convnext-xray predict chest.jpeg --checkpoint runs/cpu/separate-downsampling/0' });
     await selectBackend();
     const clf = await loadClassifier(path.resolve(o.checkpoint));
+    if (clf.meta.init?.newHead != null && clf.meta.epoch === 0) {
+      process.stderr.write(`note: ${clf.dir} is imported pretrained weights whose ${clf.classes.length}-class head was never trained: its probabilities mean nothing yet (fine-tune it with \`train --step convnext --init ${clf.meta.init.source}\`)\n`);
+    }
     const predictions = await predictFiles(clf, files.map((f) => path.resolve(f)));
     clf.model.dispose();
     if (o.json) printJson({ checkpoint: clf.dir, input: clf.input, predictions });

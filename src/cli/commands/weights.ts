@@ -1,8 +1,9 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../../lib/backend';
 import { CLASS_NAMES } from '../../lib/data/classes';
 import { getProfile } from '../../lib/experiment/profiles';
-import { saveModel } from '../../lib/models/io';
+import { MODEL_JSON, saveModel, WEIGHTS_BIN } from '../../lib/models/io';
 import { adaptPretrained, GRAYSCALE_MODES, GrayscaleMode } from '../../lib/pretrained/adapt';
 import { checkMapping, kitParams, PretrainedConvNeXt, readPretrained, TensorMapping } from '../../lib/pretrained/convnext';
 import { downloadPretrained } from '../../lib/pretrained/hub';
@@ -36,6 +37,18 @@ function inspectJson(p: PretrainedConvNeXt): object {
   };
 }
 
+/** --out is replaced whole (saveModel swaps a new folder in): refuse one that holds anything but a kit checkpoint, and the weights' own folder. */
+function checkOutFolder(out: string, source: string): void {
+  const fix = `give a new or empty folder, e.g. --out checkpoints/${path.basename(source)}`;
+  if (out === source) throw new KitError('--out is the pretrained folder itself: the checkpoint would replace the weights', { where: out, fix });
+  if (!fs.existsSync(out)) return;
+  if (!fs.statSync(out).isDirectory()) throw new KitError('--out is a file, not a folder', { where: out, fix });
+  const other = fs.readdirSync(out).filter((f) => f !== MODEL_JSON && f !== WEIGHTS_BIN);
+  if (other.length > 0) {
+    throw new KitError(`--out already holds other files (${other.slice(0, 5).join(', ')}${other.length > 5 ? ', …' : ''}): the checkpoint replaces the whole folder, so they would be deleted`, { where: out, fix });
+  }
+}
+
 export const weightsInspectCommand = defineCommand({
   name: 'weights inspect',
   summary: 'a pretrained ConvNeXt folder: architecture, exact parameter count, how every tensor maps (or why not)',
@@ -48,7 +61,8 @@ export const weightsInspectCommand = defineCommand({
       printJson(inspectJson(p));
       return p.mapping.every((m) => m.status === 'ok') && p.missing.length === 0 ? 0 : 1;
     }
-    const bad = p.mapping.filter((m) => m.status !== 'ok').length + p.missing.length;
+    const unplaced = p.mapping.filter((m) => m.status !== 'ok').length;
+    const bad = unplaced + p.missing.length;
     print(`${p.dir}`);
     print(`  ${p.layout === 'hf' ? 'HuggingFace transformers' : 'timm'} ConvNeXt, ${p.variant}: depths ${p.config.depths.join('-')}, widths ${p.dims.join('-')}, ${p.config.kernelSize}×${p.config.kernelSize} depthwise, ${p.config.inChannels} input channels, ${p.config.numClasses} classes${p.convMlp ? ', MLP as 1×1 convs (conv_mlp)' : ''}`);
     print(`  parameters: ${p.params.toLocaleString('en-US')} in the file, ${kitParams(p).toLocaleString('en-US')} in the kit's network`);
@@ -58,7 +72,7 @@ export const weightsInspectCommand = defineCommand({
     print('');
     print(tableText(rows));
     print('');
-    print(bad === 0 ? `every tensor maps: \`npx convnext-xray train --step convnext --init ${p.dir}\` fine-tunes it` : `${bad} tensor(s) do not map (status above): the kit cannot load these weights`);
+    print(bad === 0 ? `every tensor maps: \`npx convnext-xray train --step convnext --init ${p.dir}\` fine-tunes it` : `${unplaced} tensor(s) have no place in the kit (unmatched or mis-shaped), ${p.missing.length} kit weight(s) have no tensor (missing): the kit cannot load these weights`);
     return bad === 0 ? 0 : 1;
   },
 });
@@ -78,6 +92,8 @@ export const weightsImportCommand = defineCommand({
   run: async (args, o) => {
     const dir = oneFolder(args, 'import');
     if (o.out === undefined) throw new KitError('weights import needs --out', { fix: `e.g. --out checkpoints/${path.basename(dir)}` });
+    const out = path.resolve(o.out);
+    checkOutFolder(out, dir);
     const profile = getProfile(o.profile);
     const size = o.size ?? profile.data.imageSize;
     const p = readPretrained(dir);
@@ -85,13 +101,12 @@ export const weightsImportCommand = defineCommand({
     await selectBackend();
     const keep = o['keep-head'] === true;
     const classes = keep ? (p.classes ?? Array.from({ length: p.config.numClasses }, (_, i) => `class ${i}`)) : [...CLASS_NAMES];
-    const adapted = adaptPretrained(p, { size, numClasses: classes.length, grayscale: grayscaleOption(o.grayscale), seed: o.seed ?? 0 });
+    const adapted = adaptPretrained(p, { size, numClasses: classes.length, newHead: !keep, grayscale: grayscaleOption(o.grayscale), seed: o.seed ?? 0 });
     const meta: ModelMeta = {
       step: 'convnext', scale: p.variant, seed: o.seed ?? 0, config: adapted.config,
       input: { size, fit: profile.data.fit, channels: 1, normalization: adapted.normalization as { mean: number; std: number } },
       classes, epoch: 0, valAuc: NaN, valAcc: NaN, init: adapted.init,
     };
-    const out = path.resolve(o.out);
     await saveModel(adapted.model, out, meta);
     adapted.model.dispose();
     if (o.json) printJson({ out, init: adapted.init, input: meta.input, classes: classes.length, notes: adapted.notes });

@@ -51,6 +51,8 @@ export interface AdaptOptions {
   inChannels?: number;
   /** Classes of the new model; a different count from the pretrained one gets a new seeded head. */
   numClasses: number;
+  /** A new seeded head even when the count matches (the pretrained classes are not these). Default: only when the count differs. */
+  newHead?: boolean;
   /** Default `sum`. */
   grayscale?: GrayscaleMode;
   /** Seed of the new head's initialization (and of nothing else: every other weight is loaded). */
@@ -86,7 +88,7 @@ export function adaptPretrained(p: PretrainedConvNeXt, options: AdaptOptions): A
   if (inChannels !== from && !(inChannels === 1 && from === 3)) {
     throw new KitError(`cannot adapt a ${from}-channel stem to ${inChannels} channels`, { where: p.dir, fix: 'the kit adapts RGB (3-channel) weights to 1 gray channel; use inChannels 1 or 3' });
   }
-  const newHead = options.numClasses !== p.config.numClasses || !p.mapping.some((m) => m.target === 'head_fc/kernel');
+  const newHead = options.newHead === true || options.numClasses !== p.config.numClasses || !p.mapping.some((m) => m.target === 'head_fc/kernel');
   checkMapping(p, newHead ? (name) => name.startsWith('head_fc/') : undefined);
 
   const config: ModelConfig = { ...p.config, inChannels, numClasses: options.numClasses, dropPath: options.dropPath ?? 0 };
@@ -114,7 +116,7 @@ export function adaptPretrained(p: PretrainedConvNeXt, options: AdaptOptions): A
 
   const notes: string[] = [];
   if (stemAdapted) notes.push(`stem: ${from} → 1 input channel by ${mode === 'sum' ? 'summing its RGB filters (timm\'s adapt_input_conv)' : 'folding the repeated gray channel and its per-channel normalization into the filters'}; gray input normalized with mean ${fmt(grayStats.mean)}, std ${fmt(grayStats.std)} (from ${rgb.from})`);
-  if (newHead) notes.push(`head: a new classifier for ${options.numClasses} classes (seeded, std 0.02), replacing the pretrained ${p.config.numClasses}-class one`);
+  if (newHead) notes.push(`head: a new classifier for ${options.numClasses} classes (seeded, std 0.02), replacing the pretrained ${p.config.numClasses}-class one${p.classes !== undefined ? ` (${p.classes.slice(0, 3).join(', ')}${p.classes.length > 3 ? ', …' : ''})` : ''}`);
   return {
     model, config, notes,
     ...(inChannels === 1 ? { normalization: grayStats } : {}),

@@ -292,8 +292,7 @@ export function checkMapping(p: PretrainedConvNeXt, replaced: (kitWeight: string
     ...missing.map((n) => `  missing    ${n}: no tensor in the file fills it`),
   ];
   const extra = unmatched.some((m) => /grn/.test(m.source)) ? ' The GRN tensors are ConvNeXt V2\'s, which the kit does not build.' : '';
-  throw new KitError(`the ${p.layout === 'hf' ? 'HuggingFace' : 'timm'} weights do not map onto the kit's ConvNeXt (${unmatched.length} unmatched, ${misShaped.length} mis-shaped, ${missing.length} missing):\n${lines.join('\n')}\n`, {
-    where: p.dir,
+  throw new KitError(`the ${p.layout === 'hf' ? 'HuggingFace' : 'timm'} weights in ${p.dir} do not map onto the kit's ConvNeXt (${unmatched.length} unmatched, ${misShaped.length} mis-shaped, ${missing.length} missing):\n${lines.join('\n')}`, {
     fix: `the kit loads ConvNeXt V1 in the HuggingFace or timm layout, with widths that double per stage.${extra} Run \`npx convnext-xray weights inspect ${p.dir}\` for the whole mapping`,
   });
 }

@@ -423,7 +423,8 @@ function initialModel(options: TrainOptions): { config: ModelConfig; model: tfl.
   const pretrained = readPretrained(options.init.weights);
   checkBatchFits(planModel({ ...pretrained.config, inChannels: 1 }, data.size), recipe.batchSize);
   const adapted = adaptPretrained(pretrained, {
-    size: data.size, numClasses: CLASS_NAMES.length, grayscale: options.init.grayscale, seed: seedFor(seed, 'init'), dropPath: recipe.dropPath,
+    // Always a new head: whatever the pretrained classes were, they are not NORMAL and PNEUMONIA.
+    size: data.size, numClasses: CLASS_NAMES.length, newHead: true, grayscale: options.init.grayscale, seed: seedFor(seed, 'init'), dropPath: recipe.dropPath,
   });
   const note = options.onNote ?? ((line: string) => console.log(line));
   note(`fine-tuning ${adapted.init.variant === 'custom' ? 'a' : adapted.init.variant} ConvNeXt (${adapted.init.layout === 'hf' ? 'HuggingFace' : 'timm'} weights, ${options.init.weights})`);
