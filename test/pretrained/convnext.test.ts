@@ -20,10 +20,12 @@ import { useCpu } from '../helpers/tf';
  * PyTorch is the oracle: tools/pretrained_reference.py made four small random ConvNeXts with
  * transformers and timm (two sizes each, every weight random so a wrong mapping cannot hide),
  * saved them as those libraries save them, and wrote the logits of a fixed batch. The kit must
- * load each folder and give the same logits within 1e-4, on every backend CI runs.
+ * load each folder and give the same logits on every backend CI runs. The issue asks for 1e-4;
+ * measured, every backend is within 1e-6, so the bar is 1e-5: tight enough to also catch the
+ * tanh GELU (≥ 9e-5 off on these fixtures) and a LayerNorm eps of 1e-5 instead of 1e-6 (4e-5).
  */
 const NAMES = ['hf-a', 'hf-b', 'timm-a', 'timm-b'];
-const TOL = 1e-4;
+const TOL = 1e-5;
 
 function reference(name: string): Map<string, { shape: number[]; values: Float32Array }> {
   const out = new Map<string, { shape: number[]; values: Float32Array }>();
@@ -64,7 +66,7 @@ async function parityOn(backend: string): Promise<void> {
   }
 }
 
-test('HuggingFace and timm ConvNeXts (two sizes each) give PyTorch\'s logits within 1e-4 on the cpu backend', async () => {
+test('HuggingFace and timm ConvNeXts (two sizes each) give PyTorch\'s logits within 1e-5 on the cpu backend', async () => {
   await useCpu();
   await parityOn('cpu');
 });
@@ -84,7 +86,7 @@ test('… and on webgpu (the kit\'s WGSL kernels)', async () => {
   await useCpu();
 });
 
-test('timm\'s grayscale adaptation: summing the RGB stem filters gives timm\'s own in_chans=1 logits', async () => {
+test('timm\'s grayscale adaptation: summing the RGB stem filters gives timm\'s own in_chans=1 logits (within 1e-5)', async () => {
   await useCpu();
   for (const name of ['timm-a', 'timm-b']) {
     const p = readPretrained(path.join(FIXTURES, name));

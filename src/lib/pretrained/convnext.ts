@@ -116,12 +116,12 @@ function transformOf(s: Slot, rank: number): Transform {
   return 'conv';
 }
 
-/** Apply a transform to a row-major tensor. `linear` also takes timm's [out, in, 1, 1]. */
+/** Apply a transform to a row-major tensor. `linear` also takes timm's [out, in, 1, 1] (the same values). */
 export function transformTensor(t: StoredTensor, transform: Transform): { shape: number[]; values: Float32Array } {
   const { shape, values } = t;
   if (transform === 'copy') return { shape: [...shape], values };
   if (transform === 'linear') {
-    const [out, inp] = shape as [number, number];
+    const [out, inp] = shape as [number, number, ...number[]];
     const result = new Float32Array(values.length);
     // [out, in] → [in, out]
     for (let o = 0; o < out; o++) for (let i = 0; i < inp; i++) result[i * out + o] = values[o * inp + i] as number;
@@ -310,9 +310,7 @@ function transformedShape(shape: number[], t: Transform): number[] | undefined {
 
 /** The kit's tensor for a mapping: transformed to the TensorFlow.js layout. */
 export function kitTensor(p: PretrainedConvNeXt, m: TensorMapping): { shape: number[]; values: Float32Array } {
-  const t = p.tensors.get(m.source) as StoredTensor;
-  if (m.transform === 'linear' && t.shape.length === 4) return transformTensor({ ...t, shape: [t.shape[0] as number, t.shape[1] as number] }, 'linear');
-  return transformTensor(t, m.transform ?? 'copy');
+  return transformTensor(p.tensors.get(m.source) as StoredTensor, m.transform ?? 'copy');
 }
 
 function weightFiles(dir: string): string[] {
