@@ -125,6 +125,7 @@ test('Kernel › Interrupt during notebook 03\'s training, then the cell run aga
   assert.equal(run.code, 0, formatLabRun(run));
   assert.ok(r !== undefined && r.epochs !== undefined && r.epochsShown?.interrupted !== undefined && r.epochsShown.rerun !== undefined, formatLabRun(run));
   assert.match(r.interruptedText ?? '', /Interrupted asynchronously/, 'the interrupted cell says so, as tslab does');
+  assert.match(r.interruptedText ?? '', /interrupted \(Kernel › Interrupt\)[\s\S]*the checkpoint of epoch 1 is kept[\s\S]*Run this cell again to continue/, "the live display says what happens next (tslab's own message is a bare stack trace)");
   assert.ok(fs.statSync(r.screenshot).size > 10_000, `${r.screenshot} is (nearly) empty`);
 
   // The kernel was interrupted right after the first checkpoint (epoch 1), so the re-run must

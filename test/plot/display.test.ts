@@ -12,6 +12,8 @@ import {
   showTable,
   type DisplayHost,
 } from '../../src/lib/notebook/display';
+import { trainingDisplay } from '../../src/lib/notebook/training';
+import type { EpochMetrics, TrainProgress } from '../../src/lib/train/trainer';
 
 const PLOTLY_MARK = 'window.Plotly = Plotly;';
 
@@ -175,4 +177,25 @@ test('inside a real tslab kernel process, show() and liveFigure() go through tsl
     setDisplayForTests(undefined);
   }
   assert.equal(inNotebook(), false, 'detection follows the kernel state');
+});
+
+test('trainingDisplay: Kernel › Interrupt (SIGINT) turns its status line into what happens next; the listener goes once training ends', () => {
+  const { host, outputs } = recorder();
+  setDisplayForTests(host);
+  const listeners = process.listenerCount('SIGINT');
+  const live = trainingDisplay('ConvNeXt, seed 0');
+  const progress = (epoch: number, step: number): TrainProgress => ({ phase: 'train', epoch, epochs: 3, step, steps: 4, loss: 0.5, lr: 1e-3, imgPerSec: 100, etaSeconds: 5 });
+  const metrics = (epoch: number): EpochMetrics => ({ epoch, trainLoss: 0.5, valLoss: 0.4, valAcc: 0.8, valAuc: 0.9, lr: 1e-3, imgPerSec: 100, seconds: 1, best: true });
+  live.onProgress(progress(2, 4));
+  assert.equal(process.listenerCount('SIGINT'), listeners + 1);
+  process.emit('SIGINT');
+  const status = outputs.filter((o) => o.displayId === 'display-0').pop()?.html ?? '';
+  assert.match(status, /interrupted \(Kernel › Interrupt\)/);
+  assert.match(status, /the checkpoint of epoch 1 is kept, so a re-run resumes from epoch 2/);
+  assert.equal(process.listenerCount('SIGINT'), listeners, 'it fires once');
+  // A run that ends normally removes its listener.
+  const other = trainingDisplay('again');
+  other.onProgress(progress(1, 1));
+  for (const e of [1, 2, 3]) other.onEpoch(metrics(e), [1, 2, 3].slice(0, e).map(metrics));
+  assert.equal(process.listenerCount('SIGINT'), listeners);
 });
