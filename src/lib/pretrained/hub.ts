@@ -417,7 +417,8 @@ function hubRefused(response: HeadResponse, file: string, url: string, where: Wh
       where: url,
       fix:
         `look at the files on ${page}/tree/${revision}: the kit needs ${HUB_FILES.join(' and ')} (a repo with only ` +
-        `pytorch_model.bin must be converted to safetensors first); timm repos have them all`,
+        `pytorch_model.bin must be converted to safetensors first, or its weights taken from timm's copy, e.g. ` +
+        `timm/convnext_tiny.fb_in1k for facebook/convnext-tiny-224); timm repos have them all`,
     });
   }
   if (code === 'RevisionNotFound') {
