@@ -31,11 +31,13 @@ export function pretrainedWeights(): string | undefined {
   if (dir !== undefined && fs.existsSync(dir)) return dir;
   const lines = [
     dir === undefined ? 'No pretrained weights: KIT_PRETRAINED is not set, so this section is skipped.' : `KIT_PRETRAINED is ${dir}, which does not exist, so this section is skipped.`,
-    'To run it, get ImageNet weights once (online), then point KIT_PRETRAINED at the folder and restart the kernel:',
-    '  npx convnext-xray weights download convnext_atto.d2_in1k          # timm, 3.7 M parameters: the default and smoke profiles',
-    '  npx convnext-xray weights download facebook/convnext-tiny-224     # HuggingFace, 28.6 M: the finetune profile (224 px, GPU)',
-    '  KIT_PRETRAINED=<the folder it prints> npm start',
-    'Offline: put config.json and model.safetensors from the model\'s hub page into one folder and use that.',
+    'To run it, download ImageNet weights once (online), set KIT_PRETRAINED to the folder the',
+    'command prints, and restart the kernel (e.g. KIT_PRETRAINED=<folder> npm start):',
+    '  npx convnext-xray weights download convnext_atto.d2_in1k',
+    '      timm, 3.7 M parameters: for the default and smoke profiles',
+    '  npx convnext-xray weights download facebook/convnext-tiny-224',
+    '      HuggingFace ConvNeXt-T, 28.6 M: for the finetune profile (224 px, a GPU)',
+    "Offline: put config.json and model.safetensors from the model's hub page in one folder.",
   ];
   console.log(lines.join('\n'));
   return undefined;
