@@ -3,15 +3,13 @@ import { selectBackend } from '../../lib/backend';
 import { parseShard, runAblation } from '../../lib/experiment/ablation';
 import { getProfile } from '../../lib/experiment/profiles';
 import { withOverrides } from '../../lib/train/recipe';
-import { KitError } from '../../lib/util/errors';
-import { formatDuration, terminalProgress } from '../../lib/util/progress';
+import { formatDuration } from '../../lib/util/progress';
 import { parseOverrides, splitList } from '../args';
 import { defineCommand, print } from '../command';
 import { epochLines, resolveRunsDir, stopOnSignals, trainBar } from '../common';
 import { printDataNotes, STRICT_SPLITS_HELP } from './train';
-import { grayscaleOption } from './weights';
+import { runInitOption } from './weights';
 import { rowName } from '../../lib/experiment/report';
-import { resolvePretrained } from '../../lib/pretrained/hub';
 
 export const ablateCommand = defineCommand({
   name: 'ablate',
@@ -30,9 +28,7 @@ export const ablateCommand = defineCommand({
   run: async (_, o) => {
     const overrides = parseOverrides(o.override);
     const epochs = withOverrides(getProfile(o.profile).train, overrides).epochs;
-    if (o.grayscale !== undefined && o.pretrained === undefined) throw new KitError('--grayscale goes with --pretrained', { fix: 'add --pretrained <folder|hub-id>, or leave --grayscale out' });
-    const grayscale = grayscaleOption(o.grayscale);
-    const pretrained = o.pretrained === undefined ? undefined : { weights: await resolvePretrained(o.pretrained, { onProgress: terminalProgress() }), ...(grayscale !== undefined ? { grayscale } : {}) };
+    const pretrained = await runInitOption(o.pretrained, o.grayscale, '--pretrained');
     await selectBackend();
     const bar = trainBar();
     const stop = stopOnSignals();

@@ -2,16 +2,15 @@ import { selectBackend } from '../../lib/backend';
 import { loadXrayData, XrayData } from '../../lib/data/dataset';
 import { ablationId, recipeOf, runOne } from '../../lib/experiment/ablation';
 import { rowName } from '../../lib/experiment/report';
-import { resolvePretrained } from '../../lib/pretrained/hub';
 import { getProfile } from '../../lib/experiment/profiles';
 import { resolveStep } from '../../lib/models/steps';
-import { ablationDir, lockRun, runDirOf, RunInit, RunSpec } from '../../lib/runs';
+import { ablationDir, lockRun, runDirOf, RunSpec } from '../../lib/runs';
 import { KitError } from '../../lib/util/errors';
 import { formatDuration, terminalProgress } from '../../lib/util/progress';
 import { parseOverrides } from '../args';
 import { defineCommand, print, printJson } from '../command';
 import { epochLines, resolveRunsDir, stopOnSignals, trainBar } from '../common';
-import { grayscaleOption } from './weights';
+import { runInitOption } from './weights';
 
 export const STRICT_SPLITS_HELP = 'refuse to train when train, val and test share a patient id or an identical or near-identical image (default: train, with a warning)';
 
@@ -39,10 +38,8 @@ export const trainCommand = defineCommand({
     resolveStep(o.step);
     const profile = getProfile(o.profile);
     const overrides = parseOverrides(o.override);
-    if (o.grayscale !== undefined && o.init === undefined) throw new KitError('--grayscale goes with --init', { fix: 'add --init <folder|hub-id>, or leave --grayscale out' });
-    const grayscale = grayscaleOption(o.grayscale);
     // A hub id is fetched (once) before the run folder is locked: a download is not training.
-    const init: RunInit | undefined = o.init === undefined ? undefined : { weights: await resolvePretrained(o.init, { onProgress: terminalProgress() }), ...(grayscale !== undefined ? { grayscale } : {}) };
+    const init = await runInitOption(o.init, o.grayscale, '--init');
     const spec: RunSpec = { step: o.step, seed: o.seed ?? 0, profile: profile.name, overrides, ...(init !== undefined ? { init } : {}) };
     const recipe = recipeOf(spec, profile);
     const dir = runDirOf(ablationDir(resolveRunsDir(o['runs-dir']), ablationId(profile.name, overrides)), spec);

@@ -6,9 +6,9 @@ import { getProfile } from '../../lib/experiment/profiles';
 import { MODEL_JSON, saveModel, WEIGHTS_BIN } from '../../lib/models/io';
 import { adaptPretrained, GRAYSCALE_MODES, GrayscaleMode } from '../../lib/pretrained/adapt';
 import { checkMapping, kitParams, PretrainedConvNeXt, readPretrained, TensorMapping } from '../../lib/pretrained/convnext';
-import { downloadPretrained } from '../../lib/pretrained/hub';
+import { downloadPretrained, resolvePretrained } from '../../lib/pretrained/hub';
 import { tableText } from '../../lib/plot/table';
-import { ModelMeta } from '../../lib/runs';
+import { ModelMeta, RunInit } from '../../lib/runs';
 import { KitError } from '../../lib/util/errors';
 import { terminalProgress } from '../../lib/util/progress';
 import { defineCommand, print, printJson } from '../command';
@@ -24,6 +24,17 @@ export function grayscaleOption(value: string | undefined): GrayscaleMode | unde
   if (value === undefined) return undefined;
   if (!(GRAYSCALE_MODES as readonly string[]).includes(value)) throw new KitError(`unknown --grayscale ${JSON.stringify(value)}`, { fix: `use ${GRAYSCALE_MODES.map((m) => `--grayscale ${m}`).join(' or ')}` });
   return value as GrayscaleMode;
+}
+
+/**
+ * The pretrained start of `train --init` / `ablate --pretrained`: `--grayscale` checked (and only
+ * with the weights flag), a hub id fetched once into the cache. Undefined without the flag.
+ */
+export async function runInitOption(weights: string | undefined, grayscale: string | undefined, flag: string): Promise<RunInit | undefined> {
+  if (grayscale !== undefined && weights === undefined) throw new KitError(`--grayscale goes with ${flag}`, { fix: `add ${flag} <folder|hub-id>, or leave --grayscale out` });
+  const mode = grayscaleOption(grayscale);
+  if (weights === undefined) return undefined;
+  return { weights: await resolvePretrained(weights, { onProgress: terminalProgress() }), ...(mode !== undefined ? { grayscale: mode } : {}) };
 }
 
 /** The inspect report as JSON: the architecture, the counts, and every tensor's mapping. */

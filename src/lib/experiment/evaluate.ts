@@ -6,7 +6,7 @@ import { bootstrap, chooseThreshold, confusion, Confusion, Interval, MetricName,
 import { mean, std } from '../metrics/stats';
 import { resolveStep } from '../models/steps';
 import { finishedRuns, ModelMeta, Predictions, readAblationMeta, readPredictions, readRunMeta, RunResult, RunSpec, writePredictions } from '../runs';
-import { rowName } from './report';
+import { formatInterval, formatSigned, rowName } from './report';
 import { evaluateSet } from '../train/trainer';
 import { KitError } from '../util/errors';
 import { predictionsOf } from './ablation';
@@ -167,13 +167,12 @@ export function pretrainedComparison(steps: readonly StepEvaluation[], options: 
         throw new KitError(`the fine-tuned and from-scratch runs of seed ${run.seed} were tested on different images`, { where: run.dir, fix: 'train both on the same data (same profile and XRAY_DATA)' });
       }
       const d = pairedAucDifference(a.labels, a.probs, b.probs, { rounds: options.rounds ?? 1000, seed: run.seed });
-      const signed = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
       out.push({
         seed: run.seed,
         [`${scratch.step} test AUC`]: Number(base.evaluation.metrics.rocAuc.value.toFixed(3)),
         [`${ft.step} test AUC`]: Number(run.evaluation.metrics.rocAuc.value.toFixed(3)),
-        'Δ AUC (pretrained − scratch)': signed(d.value),
-        'paired bootstrap 95% CI': `[${signed(d.lo)}, ${signed(d.hi)}]${d.lo > 0 || d.hi < 0 ? ' *' : ''}`,
+        'Δ AUC (pretrained − scratch)': formatSigned(d.value),
+        'paired bootstrap 95% CI': formatInterval(d.lo, d.hi),
       });
     }
   }

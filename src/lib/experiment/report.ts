@@ -140,22 +140,13 @@ export function formatMeanStd(a: { mean: number; std: number }, digits = 3): str
  * Welch 95% interval; the paper's columns are ImageNet top-1 (Table 10).
  */
 export function reportRows(report: AblationReport): Record<string, string | number>[] {
-  const signed = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
-  return report.steps.map((s) => {
-    const d = s.delta?.testAuc;
-    return {
-      step: s.step,
-      seeds: s.testAuc.n,
-      'val AUC': formatMeanStd(s.valAuc),
-      'test AUC': formatMeanStd(s.testAuc),
-      'test accuracy': formatMeanStd(s.testAcc),
-      'Δ test AUC': d === undefined ? '' : signed(d.diff),
-      '95% CI': d !== undefined && Number.isFinite(d.lo) ? `[${signed(d.lo)}, ${signed(d.hi)}]${d.withinNoise ? '' : ' *'}` : '',
-      'ImageNet top-1 (paper)': s.paperTop1 === undefined ? '' : s.paperTop1.toFixed(1),
-      'ImageNet Δ': s.paperDelta === undefined ? '' : `${s.paperDelta >= 0 ? '+' : ''}${s.paperDelta.toFixed(1)}`,
-      'img/s': Math.round(s.imgPerSec),
-    };
-  });
+  return report.steps.map((s) => ({
+    step: s.step,
+    ...metricColumns(s, s.delta?.testAuc),
+    'ImageNet top-1 (paper)': s.paperTop1 === undefined ? '' : s.paperTop1.toFixed(1),
+    'ImageNet Δ': s.paperDelta === undefined ? '' : `${s.paperDelta >= 0 ? '+' : ''}${s.paperDelta.toFixed(1)}`,
+    'img/s': Math.round(s.imgPerSec),
+  }));
 }
 
 /**
@@ -198,26 +189,41 @@ export function describeDeltas(report: AblationReport): string[] {
   return out;
 }
 
+/** A signed number with 3 decimals: +0.012, -0.300. */
+export function formatSigned(x: number): string {
+  return `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
+}
+
+/** "[lo, hi]" of a 95% interval of a difference, with " *" when it excludes 0 (beyond noise); '' when it could not be computed. */
+export function formatInterval(lo: number, hi: number): string {
+  return Number.isFinite(lo) ? `[${formatSigned(lo)}, ${formatSigned(hi)}]${lo > 0 || hi < 0 ? ' *' : ''}` : '';
+}
+
+/** The columns every table of the ablation shares: seeds, val/test metrics (mean ± std), and the test-AUC delta with its interval. */
+function metricColumns(s: StepReport, d: Delta | undefined): Record<string, string | number> {
+  return {
+    seeds: s.testAuc.n,
+    'val AUC': formatMeanStd(s.valAuc),
+    'test AUC': formatMeanStd(s.testAuc),
+    'test accuracy': formatMeanStd(s.testAcc),
+    'Δ test AUC': d === undefined ? '' : formatSigned(d.diff),
+    '95% CI': d === undefined ? '' : formatInterval(d.lo, d.hi),
+  };
+}
+
 /**
  * Fine-tuned rows next to the same step from scratch, for notebook 03's pretrained section: one
  * row per model, the difference (fine-tuned − from scratch, Welch 95% interval over seeds) on
  * the fine-tuned one. Empty when the ablation has no fine-tuned run.
  */
 export function finetuneRows(report: AblationReport): Record<string, string | number>[] {
-  const signed = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
   const out: Record<string, string | number>[] = [];
   for (const ft of report.steps.filter((s) => s.pretrained === true)) {
     const scratch = report.steps.find((s) => s.step === ft.previous);
     for (const s of scratch === undefined ? [ft] : [scratch, ft]) {
-      const d = s === ft ? s.delta?.testAuc : undefined;
       out.push({
         model: s === ft ? s.step : `${s.step} (from scratch)`,
-        seeds: s.testAuc.n,
-        'val AUC': formatMeanStd(s.valAuc),
-        'test AUC': formatMeanStd(s.testAuc),
-        'test accuracy': formatMeanStd(s.testAcc),
-        'Δ test AUC': d === undefined ? '' : signed(d.diff),
-        '95% CI': d !== undefined && Number.isFinite(d.lo) ? `[${signed(d.lo)}, ${signed(d.hi)}]${d.withinNoise ? '' : ' *'}` : '',
+        ...metricColumns(s, s === ft ? s.delta?.testAuc : undefined),
         'img/s': Math.round(s.imgPerSec),
       });
     }

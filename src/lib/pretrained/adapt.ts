@@ -1,5 +1,3 @@
-import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { PixelStats } from '../data/batches';
@@ -121,7 +119,7 @@ export function adaptPretrained(p: PretrainedConvNeXt, options: AdaptOptions): A
     model, config, notes,
     ...(inChannels === 1 ? { normalization: grayStats } : {}),
     init: {
-      source: p.dir, layout: p.layout, variant: p.variant, sha256: p.files.map(sha256Of).join('+'),
+      source: p.dir, layout: p.layout, variant: p.variant, sha256: p.sha256,
       grayscale: stemAdapted ? mode : null, newHead: newHead ? { from: p.config.numClasses, to: options.numClasses } : null, pretrainNormalization: rgb,
     },
   };
@@ -162,18 +160,4 @@ function avg(v: readonly number[]): number {
 
 function fmt(x: number): string {
   return x.toFixed(4).replace(/0+$/, '');
-}
-
-/** sha256 of a file, streamed in 16 MB pieces (ConvNeXt-T's weights are 114 MB). */
-export function sha256Of(file: string): string {
-  const hash = crypto.createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(16 << 20);
-    let n: number;
-    while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) hash.update(buf.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return hash.digest('hex');
 }

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ModelConfig } from '../models/config';
-import { planModel, planStats, PlanWeight, planWeights } from '../models/plan';
+import { planModel, planStats, planWeights } from '../models/plan';
 import { configFor } from '../models/steps';
 import { KitError, messageOf } from '../util/errors';
 import { readSafetensors, StoredTensor } from './safetensors';
@@ -119,13 +119,15 @@ function transformOf(s: Slot, rank: number): Transform {
 /** Apply a transform to a row-major tensor. `linear` also takes timm's [out, in, 1, 1] (the same values). */
 export function transformTensor(t: StoredTensor, transform: Transform): { shape: number[]; values: Float32Array } {
   const { shape, values } = t;
-  if (transform === 'copy') return { shape: [...shape], values };
+  const target = transformedShape(shape, transform);
+  if (target === undefined) throw new Error(`transformTensor: a ${JSON.stringify(shape)} tensor cannot take the ${transform} transform`);
+  if (transform === 'copy') return { shape: target, values };
   if (transform === 'linear') {
     const [out, inp] = shape as [number, number, ...number[]];
     const result = new Float32Array(values.length);
     // [out, in] → [in, out]
     for (let o = 0; o < out; o++) for (let i = 0; i < inp; i++) result[i * out + o] = values[o * inp + i] as number;
-    return { shape: [inp, out], values: result };
+    return { shape: target, values: result };
   }
   // conv: [O, I, kh, kw] → [kh, kw, I, O]; depthwise: [C, 1, kh, kw] → [kh, kw, C, 1]. Both move
   // the kernel window first; a conv then puts I before O, a depthwise conv C (its O) before its 1.
@@ -142,7 +144,7 @@ export function transformTensor(t: StoredTensor, transform: Transform): { shape:
       }
     }
   }
-  return { shape: transform === 'conv' ? [kh, kw, b, a] : [kh, kw, a, b], values: result };
+  return { shape: target, values: result };
 }
 
 /** One source tensor and where it goes. */
@@ -173,6 +175,8 @@ export interface PretrainedConvNeXt {
   layout: Layout;
   /** The weights' files (one, or the shards of model.safetensors.index.json). */
   files: string[];
+  /** sha256 of the weights' file(s), joined with `+` for shards: which exact weights. */
+  sha256: string;
   /** The network as stored: inChannels and numClasses as pretrained (e.g. 3 and 1000). */
   config: ModelConfig;
   /** Per-stage widths, e.g. [96, 192, 384, 768]. */
@@ -234,7 +238,12 @@ export function readPretrained(dir: string): PretrainedConvNeXt {
   const files = weightFiles(dir);
   const rawConfig = readConfigJson(dir);
   const tensors = new Map<string, StoredTensor>();
-  for (const file of files) for (const [k, t] of readSafetensors(file).tensors) tensors.set(k, t);
+  const hashes: string[] = [];
+  for (const file of files) {
+    const read = readSafetensors(file);
+    hashes.push(read.sha256);
+    for (const [k, t] of read.tensors) tensors.set(k, t);
+  }
   const keys = [...tensors.keys()];
   const layout = detectLayout(keys, dir);
   const parse = PARSERS[layout];
@@ -270,7 +279,7 @@ export function readPretrained(dir: string): PretrainedConvNeXt {
   const missing = [...expected.keys()].filter((n) => !filled.has(n));
   const params = [...tensors.values()].reduce((s, t) => s + t.values.length, 0);
   return {
-    dir, layout, files, config, dims: arch.dims, variant: variantOf(arch.depths, arch.dims[0] as number), params,
+    dir, layout, files, sha256: hashes.join('+'), config, dims: arch.dims, variant: variantOf(arch.depths, arch.dims[0] as number), params,
     classes: classesOf(layout, rawConfig, arch.numClasses), normalization: normalizationOf(layout, dir, rawConfig),
     convMlp: arch.convMlp, mapping, missing, tensors, rawConfig,
   };
@@ -297,8 +306,9 @@ export function checkMapping(p: PretrainedConvNeXt, replaced: (kitWeight: string
   });
 }
 
+/** The TensorFlow.js shape a transform gives, or undefined when the tensor cannot take it. */
 function transformedShape(shape: number[], t: Transform): number[] | undefined {
-  if (t === 'copy') return shape;
+  if (t === 'copy') return [...shape];
   if (t === 'linear') {
     if (shape.length === 4 && shape[2] === 1 && shape[3] === 1) return [shape[1] as number, shape[0] as number];
     return shape.length === 2 ? [shape[1] as number, shape[0] as number] : undefined;
@@ -487,11 +497,6 @@ function normalizationOf(layout: Layout, dir: string, raw: Record<string, unknow
     }
   }
   return { mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD], from: 'ImageNet default' };
-}
-
-/** Every kit weight the pretrained file fills, for the inspect table: the plan's weights in order. */
-export function kitWeightsOf(p: PretrainedConvNeXt): PlanWeight[] {
-  return planWeights(planModel(p.config, 32));
 }
 
 /** The parameter count of the network the kit builds from these weights (equal to `params` when everything maps). */

@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { KitError, messageOf } from '../util/errors';
 
@@ -31,15 +32,18 @@ const BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
 /** safetensors refuses headers above 100 MB; so does this reader, before allocating one. */
 const MAX_HEADER_BYTES = 100_000_000;
 
-/** Read every tensor of a .safetensors file. Errors name the file, what is wrong and where. */
-export function readSafetensors(file: string): SafetensorsFile {
+/**
+ * Read every tensor of a .safetensors file, and the file's sha256 (hashed from the same bytes, so
+ * a 114 MB file is read once). Errors name the file, what is wrong and where.
+ */
+export function readSafetensors(file: string): SafetensorsFile & { sha256: string } {
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(file);
   } catch (err) {
     throw new KitError(`cannot read the weights file (${messageOf(err)})`, { where: file, fix: 'check the path; a model folder holds model.safetensors next to config.json' });
   }
-  return parseSafetensors(bytes, file);
+  return { ...parseSafetensors(bytes, file), sha256: crypto.createHash('sha256').update(bytes).digest('hex') };
 }
 
 /** Parse safetensors bytes (see readSafetensors); `where` names the source in errors. */
